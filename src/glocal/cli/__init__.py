@@ -1,0 +1,1 @@
+"""The ``glocal`` command line: the top layer, which turns errors into exit codes."""

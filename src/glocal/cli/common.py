@@ -1,0 +1,39 @@
+"""Options and helpers shared by every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from glocal.config import Settings, Workspace
+from glocal.core.logging import configure_logging
+
+__all__ = ["WorkspaceOption", "open_workspace", "stdout_console"]
+
+stdout_console = Console(soft_wrap=True)
+"""Results go to stdout; logs, progress and errors go to stderr."""
+
+WorkspaceOption = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="GLOCAL_WORKSPACE",
+        help="Workspace directory (created by `glocal init`).",
+        show_default="current directory",
+    ),
+]
+
+
+def open_workspace(path: Path, require: bool = True) -> tuple[Workspace, Settings]:
+    """Resolve the workspace, load its settings and start logging into its ``logs/``."""
+    workspace = Workspace(path.resolve())
+    if require:
+        workspace.require()
+    settings = workspace.settings()
+    log_dir = workspace.logs_dir if workspace.is_initialized() else None
+    configure_logging(log_dir, settings.log_level)
+    return workspace, settings

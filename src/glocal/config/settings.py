@@ -1,0 +1,41 @@
+"""The root settings object: one typed section per layer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from glocal.config.base import Section
+from glocal.config.data import CleaningSettings, ColumnsSettings
+from glocal.config.features import FeatureSettings, PanelSettings, SplitSettings
+from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
+from glocal.config.registry import RegistrySettings
+
+__all__ = ["Settings"]
+
+
+class Settings(Section):
+    """Every setting of glocal, validated at load.
+
+    Examples:
+        >>> Settings().features.horizon_days
+        30
+        >>> Settings.model_validate({"features": {"horizon_days": 14}}).features.horizon_days
+        14
+
+    """
+
+    seed: int = Field(default=42, description="Seed for everything random.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Console log level."
+    )
+    columns: ColumnsSettings = Field(default_factory=ColumnsSettings)
+    cleaning: CleaningSettings = Field(default_factory=CleaningSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    panel: PanelSettings = Field(default_factory=PanelSettings)
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    global_model: GlobalModelSettings = Field(default_factory=GlobalModelSettings)
+    local_models: LocalModelSettings = Field(default_factory=LocalModelSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)

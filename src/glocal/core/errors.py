@@ -1,0 +1,53 @@
+"""The exception family of glocal.
+
+Every error a user can cause derives from :class:`GlocalError`. The CLI turns it into a
+one-paragraph message and exit code 2; the API turns it into a 4xx answer. Anything else
+that escapes is a bug in glocal.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataFileError",
+    "DataValidationError",
+    "GlocalError",
+    "ModelError",
+    "NotFittedError",
+    "WorkspaceError",
+]
+
+
+class GlocalError(Exception):
+    """Base class of every error caused by bad input, settings or state.
+
+    The message must name the file, column, field or key that is wrong and say how to fix it.
+    """
+
+
+class ConfigError(GlocalError, ValueError):
+    """A setting is unknown, has the wrong type or is out of range."""
+
+
+class WorkspaceError(GlocalError):
+    """The workspace is missing, incomplete or locked."""
+
+
+class DataFileError(GlocalError, ValueError):
+    """An input file is missing, empty, unreadable or in an unsupported format."""
+
+
+class DataValidationError(GlocalError, ValueError):
+    """An input file was read, but its columns or values are not usable."""
+
+
+class ModelError(GlocalError, ValueError):
+    """A model cannot be fitted or used with the given data or options."""
+
+
+class NotFittedError(ModelError, AttributeError):
+    """A model was used before ``fit`` was called.
+
+    It inherits from :class:`ValueError` and :class:`AttributeError`, as scikit-learn's
+    ``NotFittedError`` does, so that existing ``except`` blocks still catch it.
+    """

@@ -1,0 +1,1 @@
+"""Data layer: reading transaction files, data versions, cleaning and demo data."""

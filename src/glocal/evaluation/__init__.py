@@ -1,0 +1,1 @@
+"""Evaluation layer: policies compared on the test block, metrics, plots and the report."""

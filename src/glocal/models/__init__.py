@@ -1,0 +1,1 @@
+"""Model layer: the global model, the local model bank and per-entity selection."""
