@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from glocal import __version__
@@ -60,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     except GlocalError as exc:
         stderr_console.print(f"error: {exc}", markup=False, highlight=False)
         return EXIT_BAD_INPUT
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.TyperException as exc:  # usage errors: unknown command, bad option, ...
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            stderr_console.print(f"error: {exc.format_message()}", markup=False)
+        return int(exc.exit_code)
+    except typer.Abort:
         stderr_console.print("aborted.")
         return 130
     except Exception as exc:

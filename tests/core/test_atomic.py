@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from glocal.core.atomic import atomic_directory, atomic_path, write_json_atomic
+
+
+def test_atomic_path_replaces_target_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half-written")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "bundle"
+    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
+        (tmp / "model.txt").write_text("partial")
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_directory_publishes_complete_directory(tmp_path: Path) -> None:
+    target = tmp_path / "bundle"
+    with atomic_directory(target) as tmp:
+        (tmp / "model.txt").write_text("complete")
+    assert (target / "model.txt").read_text() == "complete"
+
+
+def test_write_json_atomic_is_sorted_and_readable(tmp_path: Path) -> None:
+    target = tmp_path / "nested" / "record.json"
+    write_json_atomic(target, {"b": 1, "a": [1, 2]})
+    assert json.loads(target.read_text()) == {"a": [1, 2], "b": 1}
+    assert target.read_text().index('"a"') < target.read_text().index('"b"')
