@@ -38,3 +38,10 @@ def test_write_json_atomic_is_sorted_and_readable(tmp_path: Path) -> None:
     write_json_atomic(target, {"b": 1, "a": [1, 2]})
     assert json.loads(target.read_text()) == {"a": [1, 2], "b": 1}
     assert target.read_text().index('"a"') < target.read_text().index('"b"')
+
+
+def test_published_files_get_normal_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("x")
+    assert target.stat().st_mode & 0o044 == 0o044  # group/others can read (umask 022)

@@ -18,6 +18,18 @@ from typing import Any
 __all__ = ["atomic_directory", "atomic_path", "write_json_atomic", "write_text_atomic"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: Path, target: Path, mode: int) -> None:
+    # mkstemp/mkdtemp create owner-only entries; give the result the usual permissions
+    os.chmod(tmp, mode & ~_umask())
+    os.replace(tmp, target)
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -30,7 +42,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _publish(tmp, target, 0o666)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -47,7 +59,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        os.replace(tmp, target)
+        _publish(tmp, target, 0o777)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,0 +1,189 @@
+"""``ingest_file``: read, validate, clean and store one transaction file as a data version.
+
+Output is written atomically and in an order that makes the version record the commit
+marker: first ``data/processed/<version>/`` appears complete (cleaned transactions and the
+cleaning report), then ``data/versions/<version>.json``. A failure at any step leaves no
+trace under ``data/processed/``, and a version without a record is redone on the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from glocal.config import Settings, Workspace
+from glocal.core.atomic import atomic_directory, write_json_atomic
+from glocal.core.hashing import hash_file
+from glocal.core.logging import get_logger
+from glocal.core.progress import step_progress
+from glocal.data.cleaning import clean_transactions
+from glocal.data.columns import resolve_columns
+from glocal.data.files import check_file, choose_sheet, detect_format, read_raw_table
+from glocal.data.readers import standardize
+from glocal.data.report import CleaningReport
+from glocal.data.versions import (
+    CLEAN_FILE,
+    REPORT_FILE,
+    DataVersion,
+    list_data_versions,
+    version_id,
+    write_version_record,
+)
+
+__all__ = ["IngestResult", "ingest_file"]
+
+_log = get_logger(__name__)
+
+# Files above these sizes take more than a couple of seconds to read, so show progress.
+_SLOW_BYTES = {"csv": 20_000_000, "parquet": 50_000_000, "xlsx": 1_000_000}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What ``ingest_file`` did.
+
+    Attributes:
+        version: the record of the data version.
+        report: its cleaning report (also in ``version.cleaning``).
+        processed_dir: ``data/processed/<version>``, holding the cleaned transactions.
+        already_present: true when the file had been ingested before and nothing was done.
+
+    """
+
+    version: DataVersion
+    report: CleaningReport
+    processed_dir: Path
+    already_present: bool
+
+
+def _existing(workspace: Workspace, version: str) -> DataVersion | None:
+    for record in list_data_versions(workspace):
+        if record.version == version:
+            if (workspace.processed_dir(version) / CLEAN_FILE).is_file():
+                return record
+            _log.warning("data version %s lost its cleaned data; ingesting again", version)
+    return None
+
+
+def _build_record(
+    path: Path,
+    file_sha256: str,
+    version: str,
+    raw: pd.DataFrame,
+    source_types: dict[str, str],
+    mapping: dict[str, str],
+    clean: pd.DataFrame,
+    report: CleaningReport,
+    settings: Settings,
+    file_format: str,
+    sheet: str | None,
+) -> DataVersion:
+    return DataVersion(
+        version=version,
+        source_path=str(path.resolve()),
+        file_sha256=file_sha256,
+        file_bytes=path.stat().st_size,
+        format=file_format,
+        sheet=sheet,
+        rows=len(raw),
+        entities=int(raw["entity_id"].nunique()),
+        rows_clean=len(clean),
+        entities_clean=int(clean["entity_id"].nunique()),
+        column_types=source_types,
+        column_mapping=mapping,
+        date_min=raw["timestamp"].min().to_pydatetime(),
+        date_max=raw["timestamp"].max().to_pydatetime(),
+        ingested_at=dt.datetime.now(dt.UTC),
+        cleaning_settings=settings.cleaning.model_dump(mode="json"),
+        cleaning=report,
+    )
+
+
+def ingest_file(
+    path: Path, workspace: Workspace, settings: Settings, sheet: str | None = None
+) -> IngestResult:
+    """Read, validate and clean a transaction file and store it as a new data version.
+
+    Ingesting a file that is already a data version of the workspace does nothing and
+    returns the existing version with ``already_present=True``.
+
+    Args:
+        path: a CSV, Parquet or XLSX transaction file.
+        workspace: the workspace to store the version in.
+        settings: the workspace settings (``columns`` and ``cleaning`` are used).
+        sheet: the worksheet to read from a workbook with several sheets.
+
+    Raises:
+        DataFileError: the file is missing, empty, damaged or of an unsupported format.
+        DataValidationError: columns are missing or values cannot be parsed.
+
+    Examples:
+        >>> result = ingest_file(Path("online_retail.xlsx"), workspace, settings)  # doctest: +SKIP
+        >>> result.version.rows, result.version.entities  # doctest: +SKIP
+        (541909, 4372)
+
+    """
+    file_format = detect_format(path)
+    check_file(path)
+    qualifier: str | None = None
+    if file_format == "xlsx":
+        sheet, sheets = choose_sheet(path, sheet)
+        qualifier = sheet if len(sheets) > 1 else None
+    file_sha256 = hash_file(path)
+    version = version_id(file_sha256, qualifier)
+    processed_dir = workspace.processed_dir(version)
+
+    existing = _existing(workspace, version)
+    if existing is not None:
+        if existing.cleaning_settings != settings.cleaning.model_dump(mode="json"):
+            _log.warning(
+                "data version %s was cleaned with other cleaning settings than the current "
+                "ones; delete data/versions/%s.json to ingest it again with the new ones",
+                version,
+                version,
+            )
+        return IngestResult(existing, existing.cleaning, processed_dir, already_present=True)
+
+    slow = path.stat().st_size > _SLOW_BYTES[file_format]
+    with step_progress(f"Reading {path.name}", total=4, enabled=slow) as progress:
+        table = read_raw_table(path, sheet)
+        progress.advance("Checking columns and values")
+        source_types = {str(name): str(dtype) for name, dtype in table.frame.dtypes.items()}
+        mapping = resolve_columns(table.frame.columns, settings.columns, path)
+        raw = standardize(table, mapping)
+        del table
+        progress.advance("Cleaning")
+        clean, report = clean_transactions(raw, settings.cleaning)
+        progress.advance("Writing the data version")
+        record = _build_record(
+            path,
+            file_sha256,
+            version,
+            raw,
+            source_types,
+            mapping,
+            clean,
+            report,
+            settings,
+            file_format,
+            sheet if file_format == "xlsx" else None,
+        )
+        if processed_dir.exists():  # left by a run that died before writing its record
+            shutil.rmtree(processed_dir)
+        with atomic_directory(processed_dir) as tmp:
+            clean.to_parquet(tmp / CLEAN_FILE, index=False)
+            write_json_atomic(tmp / REPORT_FILE, report.model_dump(mode="json"))
+        write_version_record(workspace, record)
+        progress.advance()
+    _log.info(
+        "ingested %s as data version %s: %d rows, %d kept after cleaning",
+        path.name,
+        version,
+        record.rows,
+        record.rows_clean,
+    )
+    return IngestResult(record, report, processed_dir, already_present=False)
