@@ -16,7 +16,7 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     app = build_app()
     names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
-    assert EXPECTED_COMMANDS <= names
+    assert names >= EXPECTED_COMMANDS
     for name in names:
         line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
         assert len(line.split(maxsplit=1)) == 2, f"{name} has no description"

@@ -135,7 +135,7 @@ def _real_copy(real_data_path: Path, target: Path) -> Path:
     if target.suffix == ".csv":
         frame.to_csv(target, index=False)
     else:
-        frame.to_excel(target, index=False, sheet_name="Online Retail")
+        frame.to_excel(target, index=False, sheet_name="Online Retail", engine="xlsxwriter")
     return target
 
 

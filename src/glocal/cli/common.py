@@ -15,6 +15,8 @@ __all__ = ["WorkspaceOption", "open_workspace", "stdout_console"]
 
 stdout_console = Console(soft_wrap=True)
 """Results go to stdout; logs, progress and errors go to stderr."""
+if not stdout_console.is_terminal:
+    stdout_console.width = 120  # tables stay readable when piped or captured
 
 WorkspaceOption = Annotated[
     Path,

@@ -1,11 +1,120 @@
-"""Commands of the feature layer (filled in as the layer is built)."""
+"""``glocal features``: build the point-in-time panel and the latest snapshot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
 import typer
+from rich.table import Table
+
+from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.config import Settings, Workspace
+from glocal.core.errors import ConfigError
+from glocal.core.hashing import hash_file
+from glocal.data import latest_data_version, load_clean_transactions
+from glocal.features import (
+    build_latest_snapshot,
+    build_panel,
+    feature_columns,
+    latest_rows,
+    load_generic_panel,
+    split_panel,
+    write_panel,
+)
 
 __all__ = ["register"]
+
+_GENERIC_VERSION_LENGTH = 12
+
+
+def _from_transactions(
+    workspace: Workspace, settings: Settings
+) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
+    record = latest_data_version(workspace)
+    transactions = load_clean_transactions(workspace, record.version)
+    panel = build_panel(transactions, settings.features)
+    latest = build_latest_snapshot(transactions, settings.features)
+    return record.version, record.source_path, panel, latest
+
+
+def _from_panel_file(
+    path: Path | None, settings: Settings
+) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
+    path = path or settings.panel.path
+    if path is None:
+        raise ConfigError(
+            "panel.mode is 'panel' but no panel file is given: set panel.path in "
+            "config/settings.yaml or pass --panel FILE."
+        )
+    panel = load_generic_panel(path, settings.panel)
+    # a generic panel is versioned by its content, like an ingested transaction file
+    version = hash_file(path)[:_GENERIC_VERSION_LENGTH]
+    return version, str(path.resolve()), panel, latest_rows(panel)
+
+
+def _summary(version: str, panel: pd.DataFrame, latest: pd.DataFrame) -> Table:
+    table = Table(title=f"Feature panel of data version {version}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    known = int(panel["target"].notna().sum())
+    table.add_row("rows", f"{len(panel):,} ({known:,} with a known target)")
+    table.add_row("entities", f"{panel['entity_id'].nunique():,}")
+    table.add_row(
+        "cutoffs", f"{panel['cutoff'].min():%Y-%m-%d} to {panel['cutoff'].max():%Y-%m-%d}"
+    )
+    table.add_row("features", str(len(feature_columns(panel))))
+    table.add_row("latest snapshot", f"{len(latest):,} rows at {latest['cutoff'].max():%Y-%m-%d}")
+    return table
+
+
+def _blocks(panel: pd.DataFrame, settings: Settings) -> Table:
+    split = split_panel(panel, settings.split, settings.features.horizon_days)
+    table = Table(
+        title=(
+            f"Time split (horizon {split.horizon_days} days, "
+            f"embargo {split.embargo_days} days between blocks)"
+        )
+    )
+    for column in ("block", "first cutoff", "last cutoff", "rows", "entities"):
+        table.add_column(column, justify="left" if column == "block" else "right")
+    for row in split.describe().itertuples(index=False):
+        table.add_row(
+            str(row.block), str(row.start), str(row.end), f"{row.rows:,}", f"{row.entities:,}"
+        )
+    return table
+
+
+def features(
+    workspace: WorkspaceOption = Path("."),
+    panel_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--panel",
+            help="Read this ready-made panel (CSV/Parquet) instead of building one from "
+            "transactions; overrides panel.path and implies panel.mode 'panel'.",
+        ),
+    ] = None,
+    describe: Annotated[
+        bool,
+        typer.Option("--describe", help="Print the train/validation/test blocks of the split."),
+    ] = False,
+) -> None:
+    """Build the point-in-time feature panel and latest snapshot of the latest data version."""
+    ws, settings = open_workspace(workspace)
+    if panel_file is not None or settings.panel.mode == "panel":
+        version, source, panel, latest = _from_panel_file(panel_file, settings)
+    else:
+        version, source, panel, latest = _from_transactions(ws, settings)
+    files = write_panel(ws, version, panel, latest, source=source)
+    stdout_console.print(_summary(version, panel, latest))
+    for path in (files.panel, files.latest):
+        stdout_console.print(f"Wrote {path}", highlight=False, markup=False)
+    if describe:
+        stdout_console.print(_blocks(panel, settings))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("features")(features)

@@ -11,7 +11,13 @@ import sys
 import typer
 
 from glocal import __version__
-from glocal.cli import data_commands, feature_commands, model_commands, workspace_commands
+from glocal.cli import (
+    data_commands,
+    demo_command,
+    feature_commands,
+    model_commands,
+    workspace_commands,
+)
 from glocal.core.errors import GlocalError
 from glocal.core.logging import get_logger, stderr_console
 
@@ -46,7 +52,13 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Personalized modeling at scale."""
 
-    for module in (workspace_commands, data_commands, feature_commands, model_commands):
+    for module in (
+        workspace_commands,
+        demo_command,
+        data_commands,
+        feature_commands,
+        model_commands,
+    ):
         module.register(app)
     return app
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from glocal.config.base import Section
 
 __all__ = ["FeatureSettings", "PanelSettings", "SplitSettings"]
+
+PositiveDays = Annotated[int, Field(gt=0)]
 
 
 class FeatureSettings(Section):
@@ -26,9 +29,21 @@ class FeatureSettings(Section):
     horizon_days: int = Field(
         default=30, gt=0, description="Target: net spend over this many days."
     )
-    windows_days: list[int] = Field(
+    windows_days: list[PositiveDays] = Field(
         default_factory=lambda: [7, 30, 90, 180, 365],
+        min_length=1,
         description="Look-back windows for recency/frequency/monetary features.",
+    )
+    detail_window_days: int = Field(
+        default=90,
+        gt=0,
+        description="Look-back window of the returns, basket-size and distinct-product features.",
+    )
+    trend_buckets: int = Field(
+        default=6, ge=2, description="Number of buckets the spend-trend slope is fitted over."
+    )
+    trend_bucket_days: int = Field(
+        default=30, gt=0, description="Length in days of one spend-trend bucket."
     )
     first_cutoff: dt.date | None = Field(
         default=None,
@@ -38,6 +53,27 @@ class FeatureSettings(Section):
         default=None, description="Latest cutoff; empty means the last one before the data ends."
     )
 
+    @field_validator("windows_days")
+    @classmethod
+    def _windows_unique(cls, value: list[int]) -> list[int]:
+        duplicates = sorted({days for days in value if value.count(days) > 1})
+        if duplicates:
+            raise ValueError(f"windows must be distinct; {duplicates} appear more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _cutoff_range_ordered(self) -> FeatureSettings:
+        if (
+            self.first_cutoff is not None
+            and self.last_cutoff is not None
+            and self.first_cutoff > self.last_cutoff
+        ):
+            raise ValueError(
+                f"first_cutoff {self.first_cutoff} is after last_cutoff {self.last_cutoff}; "
+                "swap them or leave one empty"
+            )
+        return self
+
 
 class PanelSettings(Section):
     """Generic panel mode: bring your own (entity, time, features, target) table."""
@@ -45,6 +81,10 @@ class PanelSettings(Section):
     mode: Literal["transactions", "panel"] = Field(
         default="transactions",
         description="'transactions' builds the panel from raw transactions; 'panel' reads one.",
+    )
+    path: Path | None = Field(
+        default=None,
+        description="CSV or Parquet file of the panel in 'panel' mode (or pass --panel FILE).",
     )
     entity_column: str = Field(default="entity_id", description="Entity id column of the panel.")
     time_column: str = Field(default="cutoff", description="Snapshot time column of the panel.")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from glocal.config.base import Section
 
-__all__ = ["GlobalModelSettings", "LocalModelSettings", "SelectionSettings"]
+__all__ = ["CandidateKind", "GlobalModelSettings", "LocalModelSettings", "SelectionSettings"]
+
+CandidateKind = Literal["residual", "level", "scale", "direct"]
+"""Kinds of per-entity candidate: see ``docs/models.md``."""
+
+_DEFAULT_CANDIDATES: tuple[CandidateKind, ...] = ("residual", "level", "scale", "direct")
 
 
 class GlobalModelSettings(Section):
@@ -24,22 +29,112 @@ class GlobalModelSettings(Section):
     early_stopping_rounds: int = Field(
         default=50, gt=0, description="LightGBM stops when validation loss has not improved."
     )
+    refit_on_validation: bool = Field(
+        default=True,
+        description=(
+            "After early stopping, refit on train + validation with the best iteration count."
+        ),
+    )
+    entity_feature: bool | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "In the hybrid model, give the LightGBM global model the entity id as a "
+            "categorical feature (it learns regularized per-entity effects from all rows); "
+            "'auto' fits both variants and keeps the one with the lower validation MSE."
+        ),
+    )
 
 
 class LocalModelSettings(Section):
-    """The bank of per-entity regularized linear models."""
+    """The bank of per-entity regularized linear models and the candidates built from it."""
 
+    candidates: list[CandidateKind] = Field(
+        default_factory=lambda: list(_DEFAULT_CANDIDATES),
+        min_length=1,
+        description=(
+            "Per-entity candidates tried against the global model: 'residual' (ridge on the "
+            "global residual), 'level' (shrunk mean residual), 'scale' (shrunk multiplicative "
+            "correction of the global prediction), 'direct' (ridge on the target)."
+        ),
+    )
+    blend: bool = Field(
+        default=True,
+        description="Also try each candidate as global + w * (candidate - global).",
+    )
+    blend_shrinkage_rows: float = Field(
+        default=20.0,
+        ge=0,
+        description="Blend weight w = n / (n + this), n the entity's training rows.",
+    )
+    level_shrinkage_rows: float = Field(
+        default=5.0,
+        ge=0,
+        description="Level and scale corrections are shrunk by n / (n + this) toward zero.",
+    )
     alphas: list[float] = Field(
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0],
-        description="Ridge penalties tried, per row of the entity.",
+        min_length=1,
+        description="Ridge penalties tried, per row of the entity; chosen per entity by GCV.",
+    )
+    features: list[str] | None = Field(
+        default=None,
+        description="Numeric features of the ridge candidates; empty means all numeric features.",
+    )
+    standardize: bool = Field(
+        default=True, description="Standardize features per entity before the ridge fit."
+    )
+    clip: float | None = Field(
+        default=3.0,
+        gt=0,
+        description=(
+            "Clip standardized features to [-clip, clip] and ridge predictions to the "
+            "entity's training target range; empty disables both."
+        ),
     )
     min_train_rows: int = Field(default=8, gt=0, description="Fewer rows: no local model.")
+    refit_on_validation: bool = Field(
+        default=True,
+        description="After selection, refit the local models on train + validation rows.",
+    )
+    n_jobs: int = Field(
+        default=-1, description="Threads of the vectorized fit; -1 means every core."
+    )
+
+    @field_validator("alphas")
+    @classmethod
+    def _alphas_non_negative(cls, value: list[float]) -> list[float]:
+        if any(alpha < 0 for alpha in value):
+            raise ValueError("every ridge penalty in alphas must be >= 0")
+        return value
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_unique(cls, value: list[CandidateKind]) -> list[CandidateKind]:
+        if len(set(value)) != len(value):
+            raise ValueError("candidates must not repeat a kind")
+        return value
 
 
 class SelectionSettings(Section):
     """Guardrails on choosing local over global per entity."""
 
-    min_validation_rows: int = Field(default=4, gt=0, description="Fewer rows: global.")
+    min_validation_rows: int = Field(default=4, gt=1, description="Fewer rows: global.")
     significance: float = Field(
         default=0.05, gt=0, lt=1, description="Level of the paired test local vs global."
+    )
+    multiple_testing: Literal["fdr", "bonferroni", "none"] = Field(
+        default="fdr",
+        description=(
+            "Correction across entities: 'fdr' (Benjamini-Hochberg), 'bonferroni' or 'none'. "
+            "Within an entity the best of k candidates is always Bonferroni-corrected (x k)."
+        ),
+    )
+    dependence_lags: int = Field(
+        default=4,
+        ge=0,
+        description=(
+            "Newey-West lags of the paired test; about horizon / cutoff spacing - 1 when "
+            "targets of consecutive rows overlap in time (4: weekly cutoffs, 30-day "
+            "target); 0 for independent rows."
+        ),
     )

@@ -1,0 +1,124 @@
+"""Snapshot features of (entity, cutoff) pairs, from running totals (all vectorized).
+
+Every window feature over ``[cutoff + start, cutoff + stop)`` is the running total before
+``cutoff + stop`` minus the one before ``cutoff + start``; counts and micro-unit money stay
+integers until the last step, so each value is exact. The definitions are documented in
+``docs/features.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glocal.config.features import FeatureSettings
+from glocal.features.running_totals import AsOf, RunningTotals
+
+__all__ = ["snapshot_features"]
+
+_MICROS = 1_000_000.0
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Return numerator / denominator as float64, NaN where the denominator is 0."""
+    out = np.full(len(numerator), np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+class _Windows:
+    """Lookups of one set of (entity, cutoff) pairs at day offsets, each done once."""
+
+    def __init__(self, totals: RunningTotals, entity: np.ndarray, cutoff: np.ndarray):
+        self._totals, self._entity, self._cutoff = totals, entity, cutoff
+        self._cache: dict[int, AsOf] = {}
+
+    def at(self, offset: int) -> AsOf:
+        if offset not in self._cache:
+            self._cache[offset] = self._totals.as_of(self._entity, self._cutoff + offset)
+        return self._cache[offset]
+
+    def sum(self, measure: str, start: int, stop: int = 0) -> np.ndarray:
+        """Total of ``measure`` over the days ``[cutoff + start, cutoff + stop)``."""
+        total: np.ndarray = self.at(stop).total(measure) - self.at(start).total(measure)
+        return total
+
+
+def _interval_features(
+    windows: _Windows, cutoff: np.ndarray, first_purchase: np.ndarray
+) -> dict[str, np.ndarray]:
+    now = windows.at(0)
+    last = now.total("last_purchase")
+    gaps = now.total("purchase_days") - 1
+    span = last - first_purchase
+    # k gaps between purchase days sum to last - first, so the mean is exact; the variance
+    # k*sum(g^2) - (sum g)^2 over k^2 is computed in integers before the square root
+    spread = np.maximum(gaps * now.total("gap_sq") - span * span, 0)
+    std = _ratio(np.sqrt(spread.astype(np.float64)), gaps.astype(np.float64))
+    std[gaps < 2] = np.nan
+    return {
+        "interval_mean_days": _ratio(span, gaps),
+        "interval_std_days": std,
+        "recency_to_interval": _ratio((cutoff - last) * gaps, span),
+    }
+
+
+def _trend(windows: _Windows, settings: FeatureSettings) -> np.ndarray:
+    """Least-squares slope of spend per bucket over the last ``trend_buckets`` buckets.
+
+    Bucket j = 0 (oldest) .. n-1 covers [cutoff - b(n-j), cutoff - b(n-1-j)); with x_j = j
+    the slope is sum((2j - (n-1)) y_j) / (n(n^2 - 1) / 6).
+    """
+    n, width = settings.trend_buckets, settings.trend_bucket_days
+    weighted = np.zeros(len(windows.at(0).total("net")), dtype=np.int64)
+    for j in range(n):
+        bucket = windows.sum("net", -width * (n - j), -width * (n - 1 - j))
+        weighted += (2 * j - (n - 1)) * bucket
+    return weighted / _MICROS / (n * (n * n - 1) / 6)
+
+
+def snapshot_features(
+    totals: RunningTotals,
+    entity: np.ndarray,
+    cutoff: np.ndarray,
+    first_purchase: np.ndarray,
+    settings: FeatureSettings,
+    end_day: int,
+) -> dict[str, np.ndarray]:
+    """Return the target and every feature of the given (entity, cutoff) pairs.
+
+    Args:
+        totals: running totals of the entities' history.
+        entity: entity code of each pair.
+        cutoff: cutoff day number of each pair.
+        first_purchase: day number of each pair's entity's first purchase.
+        settings: horizon, windows, detail window and trend buckets.
+        end_day: the end of the data (day after the last transaction).
+
+    """
+    windows = _Windows(totals, entity, cutoff)
+    horizon = settings.horizon_days
+    target = windows.sum("net", 0, horizon) / _MICROS
+    target[cutoff + horizon > end_day] = np.nan
+    now = windows.at(0)
+    recency = cutoff - now.total("last_purchase")
+    columns: dict[str, np.ndarray] = {
+        "target": target,
+        "recency_days": recency.astype(np.float64),
+        "tenure_days": (cutoff - first_purchase).astype(np.float64),
+    }
+    for window in settings.windows_days:
+        columns[f"frequency_{window}d"] = windows.sum("purchase_invoices", -window) * 1.0
+        columns[f"monetary_{window}d"] = windows.sum("net", -window) / _MICROS
+    detail = settings.detail_window_days
+    invoices = windows.sum("purchase_invoices", -detail)
+    columns[f"returns_count_{detail}d"] = windows.sum("return_invoices", -detail) * 1.0
+    columns[f"returns_value_{detail}d"] = windows.sum("return_value", -detail) / _MICROS
+    columns[f"basket_units_{detail}d"] = _ratio(windows.sum("purchase_units", -detail), invoices)
+    columns[f"basket_value_{detail}d"] = (
+        _ratio(windows.sum("purchase_value", -detail), invoices) / _MICROS
+    )
+    columns[f"distinct_products_{detail}d"] = now.total("products") * 1.0
+    columns.update(_interval_features(windows, cutoff, first_purchase))
+    columns["spend_trend"] = _trend(windows, settings)
+    columns["country"] = now.last("country")
+    return columns

@@ -1,0 +1,107 @@
+"""The per-entity candidates that compete with the global model.
+
+* ``direct``: a ridge model of the target on the entity's own rows.
+* ``residual``: the global prediction plus a ridge model of the global residual.
+* ``level``: the global prediction plus the entity's shrunk mean residual.
+* ``scale``: the global prediction times ``1 + a``, ``a`` a shrunk per-entity slope.
+
+``direct`` and ``residual`` share one eigendecomposition per entity (same features,
+different targets). Every candidate predicts the target itself, so it can be compared
+with the global model row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from glocal.config.models import CandidateKind, LocalModelSettings
+from glocal.models.corrections import ShrunkCorrection
+from glocal.models.frames import ENTITY_COLUMN
+from glocal.models.local_bank import LocalModelBank, fit_local_banks
+
+__all__ = ["CandidateSet", "blend_weight"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class CandidateSet:
+    """Every configured candidate kind, fitted for all entities at once.
+
+    Args:
+        settings: The ``local_models`` settings section.
+        feature_columns: Numeric features of the ridge candidates.
+
+    Attributes:
+        banks_: Ridge banks by kind (``direct`` is always fitted).
+        corrections_: Shrunk corrections by kind (``level``, ``scale``).
+
+    """
+
+    def __init__(self, settings: LocalModelSettings, feature_columns: Sequence[str]) -> None:
+        self.settings = settings
+        self.feature_columns = feature_columns
+
+    def fit(
+        self, frame: pd.DataFrame, target: FloatArray, global_prediction: FloatArray
+    ) -> CandidateSet:
+        """Fit every candidate on ``frame``'s rows."""
+        settings = self.settings
+        targets = {"direct": target}
+        if "residual" in settings.candidates:
+            targets["residual"] = target - global_prediction
+        self.banks_: dict[str, LocalModelBank] = fit_local_banks(
+            frame,
+            targets,
+            feature_columns=self.feature_columns,
+            alphas=settings.alphas,
+            standardize=settings.standardize,
+            min_train_rows=settings.min_train_rows,
+            n_jobs=settings.n_jobs,
+            clip=settings.clip,
+        )
+        self.corrections_: dict[str, ShrunkCorrection] = {}
+        for kind in ("level", "scale"):
+            if kind in settings.candidates:
+                correction = ShrunkCorrection(
+                    kind,
+                    shrinkage_rows=settings.level_shrinkage_rows,
+                    min_train_rows=settings.min_train_rows,
+                )
+                self.corrections_[kind] = correction.fit(
+                    frame[ENTITY_COLUMN], target, global_prediction
+                )
+        return self
+
+    def predict(
+        self,
+        frame: pd.DataFrame,
+        global_prediction: FloatArray,
+        kinds: Sequence[CandidateKind] | None = None,
+    ) -> dict[CandidateKind, FloatArray]:
+        """Return each candidate's prediction of the target; NaN where an entity has none."""
+        predictions: dict[CandidateKind, FloatArray] = {}
+        for kind in kinds if kinds is not None else self.settings.candidates:
+            if kind == "direct":
+                predictions[kind] = self.banks_["direct"].predict(frame)
+            elif kind == "residual":
+                predictions[kind] = global_prediction + self.banks_["residual"].predict(frame)
+            else:
+                correction = self.corrections_[kind].correction(
+                    frame[ENTITY_COLUMN], global_prediction
+                )
+                predictions[kind] = global_prediction + correction
+        return predictions
+
+    def n_train(self) -> pd.Series:
+        """Training rows per entity with a ridge model."""
+        bank = self.banks_["direct"]
+        return pd.Series(bank.n_train_, index=bank.entity_ids_, name="n_train")
+
+
+def blend_weight(n_train: FloatArray, shrinkage_rows: float) -> FloatArray:
+    """Return the blend weight ``n / (n + k)`` of an entity with ``n`` training rows."""
+    return np.asarray(n_train / (n_train + shrinkage_rows), dtype=np.float64)

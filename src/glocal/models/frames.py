@@ -1,0 +1,102 @@
+"""Panel-frame conventions of the model layer: key columns, feature lists and input checks.
+
+The model layer does not import the feature layer; it only relies on the panel contract:
+``entity_id`` (string), ``cutoff`` (datetime), ``target`` (float) and feature columns, where
+``category`` columns are categorical and every other feature is numeric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from glocal.core.errors import ModelError
+
+__all__ = [
+    "ENTITY_COLUMN",
+    "KEY_COLUMNS",
+    "TARGET_COLUMN",
+    "TIME_COLUMN",
+    "check_columns",
+    "check_target",
+    "concat_frames",
+    "numeric_matrix",
+    "panel_categorical_columns",
+    "panel_feature_columns",
+]
+
+ENTITY_COLUMN = "entity_id"
+TIME_COLUMN = "cutoff"
+TARGET_COLUMN = "target"
+KEY_COLUMNS = (ENTITY_COLUMN, TIME_COLUMN, TARGET_COLUMN)
+
+
+def panel_feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Return every column of ``frame`` that is not a key column, in frame order."""
+    return [str(column) for column in frame.columns if column not in KEY_COLUMNS]
+
+
+def panel_categorical_columns(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
+    """Return the features of ``frame`` that have pandas ``category`` dtype."""
+    return [c for c in features if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+
+
+def check_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
+    """Raise :class:`ModelError` naming the columns of ``columns`` missing from ``frame``."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns[:20]))
+        raise ModelError(
+            f"column(s) {', '.join(map(repr, missing))} missing from the {where} frame; "
+            f"found columns: {found}. Pass the same feature columns the model was fitted on."
+        )
+
+
+def check_target(frame: pd.DataFrame, where: str) -> npt.NDArray[np.float64]:
+    """Return the target of ``frame`` as float64, or raise if it is unusable.
+
+    Raises:
+        ModelError: The target column is missing, or has NaN or infinite values (the
+            message counts the rows and names an entity that has one).
+
+    """
+    check_columns(frame, [TARGET_COLUMN], where)
+    try:
+        target = frame[TARGET_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"column 'target' of the {where} frame is not numeric: {exc}") from exc
+    bad = ~np.isfinite(target)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        entity = frame[ENTITY_COLUMN].iloc[first] if ENTITY_COLUMN in frame else "?"
+        raise ModelError(
+            f"column 'target' of the {where} frame has {int(bad.sum())} NaN or infinite "
+            f"value(s), e.g. for entity {entity!r}; drop or fill those rows before fitting."
+        )
+    return target
+
+
+def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Return ``frame[columns]`` as a C-ordered float64 matrix (missing values as NaN)."""
+    if not columns:
+        return np.zeros((len(frame), 0), dtype=np.float64)
+    try:
+        matrix = frame[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(
+            f"feature columns {list(columns)} must be numeric for the local models: {exc}"
+        ) from exc
+    return np.ascontiguousarray(matrix)
+
+
+def concat_frames(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Stack two panel frames, keeping ``category`` columns categorical (levels united)."""
+    stacked = pd.concat([first, second], ignore_index=True)
+    for column in first.columns:
+        if isinstance(first[column].dtype, pd.CategoricalDtype) and column in second:
+            levels = first[column].cat.categories.union(pd.Index(second[column].dropna().unique()))
+            stacked[column] = stacked[column].astype(object).astype(pd.CategoricalDtype(levels))
+    return stacked

@@ -1,0 +1,284 @@
+"""The global model: one learner trained on every entity's rows.
+
+LightGBM by default: categorical features (pandas ``category`` columns) are handled
+natively, training stops early on the validation block, and the model is then refitted on
+train + validation with the best iteration count (``refit_on_validation``), so the final
+model has seen the most recent data without choosing its size on it. A scikit-learn
+regressor can be named instead; it gets categorical columns as ordinal codes and missing
+numeric values imputed with the training medians.
+
+LightGBM models are saved in LightGBM's text format plus a JSON sidecar; nothing is pickled.
+
+Examples:
+    >>> from glocal.data.synthetic import make_synthetic_panel
+    >>> from glocal.config.models import GlobalModelSettings
+    >>> panel, _ = make_synthetic_panel(60, 20, 3, heterogeneity=0.0, noise=0.1, seed=0)
+    >>> train, validation = panel[panel.cutoff < "2020-04-01"], panel[panel.cutoff >= "2020-04-01"]
+    >>> settings = GlobalModelSettings(params={"n_estimators": 50})
+    >>> model = GlobalModel(settings, seed=0).fit(train, validation)
+    >>> model.predict(validation).shape == (len(validation),)
+    True
+
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from glocal.config.models import GlobalModelSettings
+from glocal.core.errors import ModelError, NotFittedError
+from glocal.models.estimators import LIGHTGBM, lightgbm_params, resolve_sklearn, sklearn_params
+from glocal.models.frames import (
+    check_columns,
+    check_target,
+    concat_frames,
+    panel_categorical_columns,
+    panel_feature_columns,
+)
+
+__all__ = ["GlobalModel"]
+
+FloatArray = npt.NDArray[np.float64]
+
+_MODEL_FILE = "global_model.txt"
+_META_FILE = "global_model.json"
+_HAS_EVAL_X = "eval_X" in inspect.signature(lgb.LGBMRegressor.fit).parameters
+_ITERATION_ALIASES = (
+    "n_estimators",
+    "num_iterations",
+    "num_iteration",
+    "n_iter",
+    "num_tree",
+    "num_trees",
+    "num_round",
+    "num_rounds",
+    "nrounds",
+    "num_boost_round",
+    "max_iter",
+)
+
+
+def _as_levels(series: pd.Series, levels: list[str]) -> pd.Series:
+    """Return ``series`` as a categorical over string ``levels``; other values are missing."""
+    values = series.astype(object)
+    values = values.where(values.isna(), values.astype(str))
+    values = values.where(values.isin(levels))
+    return values.astype(pd.CategoricalDtype(levels))
+
+
+class GlobalModel:
+    """One regressor over all entities (LightGBM or a named scikit-learn regressor).
+
+    Args:
+        settings: The ``global_model`` settings section.
+        seed: Random seed passed to the learner.
+
+    Attributes:
+        feature_columns_: Features used, in order.
+        categorical_columns_: The categorical ones among them.
+        categories_: Levels of each categorical feature (unseen levels become missing).
+        best_iteration_: Trees kept after early stopping (LightGBM), else None.
+        booster_: The LightGBM booster (LightGBM only).
+        estimator_: The fitted scikit-learn regressor (scikit-learn only).
+
+    """
+
+    def __init__(self, settings: GlobalModelSettings | None = None, *, seed: int = 42) -> None:
+        self.settings = settings
+        self.seed = seed
+
+    # -- design matrix -----------------------------------------------------------------
+    def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        check_columns(frame, self.feature_columns_, "prediction")
+        design = frame[self.feature_columns_].copy()
+        for column in self.feature_columns_:
+            if column in self.categories_:
+                design[column] = _as_levels(design[column], self.categories_[column])
+            else:
+                design[column] = pd.to_numeric(design[column], errors="raise").astype(np.float64)
+        if self.estimator_name_ != LIGHTGBM:
+            for column in self.categorical_columns_:
+                codes = design[column].cat.codes.astype(np.float64)
+                design[column] = codes.where(codes >= 0, np.nan)
+            design = design.fillna(self.fill_values_)
+        return design
+
+    def _prepare(
+        self,
+        frames: Sequence[pd.DataFrame],
+        features: Sequence[str] | None,
+        categorical: Sequence[str] | None,
+    ) -> None:
+        first = frames[0]
+        self.feature_columns_ = (
+            list(features) if features is not None else panel_feature_columns(first)
+        )
+        if not self.feature_columns_:
+            raise ModelError("the training frame has no feature columns besides the keys.")
+        for frame in frames:
+            check_columns(frame, self.feature_columns_, "training")
+        self.categorical_columns_ = (
+            list(categorical)
+            if categorical is not None
+            else panel_categorical_columns(first, self.feature_columns_)
+        )
+        self.categories_: dict[str, list[str]] = {}
+        for column in self.categorical_columns_:
+            levels: set[str] = set()
+            for frame in frames:
+                levels.update(str(v) for v in frame[column].dropna().unique())
+            self.categories_[column] = sorted(levels)
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(
+        self,
+        train: pd.DataFrame,
+        validation: pd.DataFrame | None = None,
+        feature_columns: Sequence[str] | None = None,
+        categorical_columns: Sequence[str] | None = None,
+    ) -> GlobalModel:
+        """Fit on ``train``, early-stopping on ``validation``, then refit on both.
+
+        Args:
+            train: Panel rows to learn from.
+            validation: Later panel rows for early stopping (LightGBM); ``None`` or empty
+                disables early stopping and uses ``n_estimators`` trees.
+            feature_columns: Features; ``None`` means every non-key column of ``train``.
+            categorical_columns: Categorical features; ``None`` means the ``category``
+                columns among the features.
+
+        Returns:
+            self
+
+        Raises:
+            ConfigError: Unknown estimator name or parameter.
+            ModelError: Missing columns or unusable targets.
+
+        """
+        settings = self.settings or GlobalModelSettings()
+        self.estimator_name_ = settings.estimator
+        if settings.estimator == LIGHTGBM:
+            params = lightgbm_params(settings.params, self.seed)
+        else:
+            cls = resolve_sklearn(settings.estimator)
+            params = sklearn_params(cls, settings.params, self.seed)
+        has_validation = validation is not None and len(validation) > 0
+        frames = [train, validation] if has_validation and validation is not None else [train]
+        self._prepare(frames, feature_columns, categorical_columns)
+        y_train = check_target(train, "training")
+        self.fill_values_ = train[self.feature_columns_].median(numeric_only=True)
+        x_train = self._design(train)
+        self.best_iteration_: int | None = None
+        if settings.estimator == LIGHTGBM:
+            model = lgb.LGBMRegressor(**params)
+            if has_validation and validation is not None:
+                y_val = check_target(validation, "validation")
+                stop = lgb.early_stopping(settings.early_stopping_rounds, verbose=False)
+                x_val = self._design(validation)
+                if _HAS_EVAL_X:
+                    model.fit(x_train, y_train, eval_X=(x_val,), eval_y=(y_val,), callbacks=[stop])
+                else:  # LightGBM < 4.7
+                    model.fit(x_train, y_train, eval_set=[(x_val, y_val)], callbacks=[stop])
+                self.best_iteration_ = int(model.best_iteration_ or model.n_estimators)
+            else:
+                model.fit(x_train, y_train)
+                self.best_iteration_ = int(model.n_estimators)
+            self.booster_ = model.booster_
+            self.params_ = params
+        else:
+            self.estimator_ = cls(**params).fit(x_train, y_train)
+            self.params_ = params
+        if settings.refit_on_validation and has_validation and validation is not None:
+            refitted = self.refit(concat_frames(train, validation))
+            if self.estimator_name_ == LIGHTGBM:
+                self.booster_ = refitted.booster_
+            else:
+                self.estimator_ = refitted.estimator_
+            self.fill_values_ = refitted.fill_values_
+        return self
+
+    def refit(self, frame: pd.DataFrame) -> GlobalModel:
+        """Return a new model trained on ``frame`` with this model's size, no early stopping."""
+        self._check_fitted()
+        settings = self.settings or GlobalModelSettings()
+        params = dict(settings.params)
+        if self.estimator_name_ == LIGHTGBM:
+            # the early-stopped size replaces any number of trees given under an alias
+            for alias in _ITERATION_ALIASES:
+                params.pop(alias, None)
+            params["n_estimators"] = self.best_iteration_
+        settings = settings.model_copy(update={"params": params, "refit_on_validation": False})
+        model = GlobalModel(settings, seed=self.seed)
+        model.fit(frame, None, self.feature_columns_, self.categorical_columns_)
+        model.best_iteration_ = self.best_iteration_
+        return model
+
+    # -- prediction --------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "feature_columns_"):
+            raise NotFittedError("this GlobalModel is not fitted yet; call fit() first.")
+
+    def predict(self, frame: pd.DataFrame) -> FloatArray:
+        """Predict every row of ``frame`` (it needs the fitted feature columns)."""
+        self._check_fitted()
+        design = self._design(frame)
+        if self.estimator_name_ == LIGHTGBM:
+            raw = self.booster_.predict(design)
+        else:
+            raw = self.estimator_.predict(design)
+        return np.asarray(raw, dtype=np.float64).reshape(len(frame))
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` (LightGBM text format + JSON); return its path.
+
+        Raises:
+            ModelError: The learner is a scikit-learn regressor, which has no safe format.
+
+        """
+        self._check_fitted()
+        if self.estimator_name_ != LIGHTGBM:
+            raise ModelError(
+                f"a {self.estimator_name_} global model cannot be saved safely yet: "
+                "scikit-learn models only have pickle-based formats, which can run code when "
+                "loaded. Use global_model.estimator: lightgbm to save models."
+            )
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        self.booster_.save_model(str(target / _MODEL_FILE))
+        meta = {
+            "estimator": self.estimator_name_,
+            "feature_columns": self.feature_columns_,
+            "categorical_columns": self.categorical_columns_,
+            "categories": {k: [str(v) for v in vs] for k, vs in self.categories_.items()},
+            "best_iteration": self.best_iteration_,
+            "seed": self.seed,
+        }
+        (target / _META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return target
+
+    @classmethod
+    def load(cls, directory: str | Path) -> GlobalModel:
+        """Read a model written by :meth:`save`."""
+        source = Path(directory)
+        try:
+            meta = json.loads((source / _META_FILE).read_text(encoding="utf-8"))
+            booster = lgb.Booster(model_file=str(source / _MODEL_FILE))
+        except (OSError, ValueError, lgb.basic.LightGBMError) as exc:
+            raise ModelError(f"cannot load the global model from {source}: {exc}") from exc
+        model = cls(GlobalModelSettings(estimator=meta["estimator"]), seed=int(meta["seed"]))
+        model.estimator_name_ = meta["estimator"]
+        model.feature_columns_ = list(meta["feature_columns"])
+        model.categorical_columns_ = list(meta["categorical_columns"])
+        model.categories_ = {k: list(v) for k, v in meta["categories"].items()}
+        model.best_iteration_ = meta["best_iteration"]
+        model.booster_ = booster
+        return model

@@ -1,0 +1,355 @@
+"""Vectorized per-group ridge regression: every group's model in one batched pass.
+
+Rows are grouped by an integer code (one group per entity). Groups are processed in
+chunks of similar size: a chunk's rows are gathered into a zero-padded 3-D array
+(groups x rows x features), so that per-group Gram matrices are one batched ``matmul``
+and every group's system is solved by one batched ``eigh``. One eigendecomposition serves
+every penalty: with ``A = V diag(s) V'`` and ``q = V' b`` the ridge solution for ``lam`` is
+``V (q / (s + lam))``, and its generalized cross-validation (GCV) score needs only ``s``,
+``q`` and ``y'y``, so each group picks its own penalty at the cost of one decomposition.
+
+Chunks bound the working memory (no copy of the full design matrix is ever made) and run
+on a small thread pool, because numpy's batched linear algebra releases the GIL.
+
+The model of group ``g`` is
+``y = intercept[g] + sum_j coef[g, j] * (x_j - means[g, j]) / scales[g, j]``, where a missing
+``x_j`` contributes 0 (it is imputed with the group's mean). The intercept is the group's
+target mean and is not penalized; the penalty is ``alpha * n_g`` (per row of the group).
+Optionally (``clip``) the standardized features are clipped to ``[-clip, clip]`` in fit and
+prediction, the intercept absorbs the mean of the clipped features, and predictions are
+clipped to the group's training target range: a rare spike of a sparse feature (one large
+order in 30 weeks) otherwise extrapolates to absurd predictions.
+With ``standardize=False`` and a single penalty of 0, the solution is the minimum-norm least
+squares solution of the centered problem (the semantics of scikit-learn's
+``LinearRegression``), computed with a batched pseudo-inverse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["RidgeArrays", "fit_grouped_ridge", "predict_grouped_ridge"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_CONSTANT_TOLERANCE = 1e-10
+_PREDICT_CHUNK_ROWS = 1 << 16
+
+
+@dataclass(frozen=True)
+class RidgeArrays:
+    """The state of every group's model; group ``g`` is row ``g`` of each array.
+
+    Attributes:
+        means: Feature means per group, shape (groups, features).
+        scales: Feature scales per group (1 where constant or not standardized).
+        coef: Coefficients on the standardized features, shape (groups, features).
+        intercept: Target mean per group.
+        alpha: Penalty chosen per group (per row), NaN where no model was fitted.
+        n_rows: Training rows per group.
+        fitted: Whether the group has a model (it had at least ``min_rows`` rows).
+        target_min: Smallest training target per group; predictions are clipped to it.
+        target_max: Largest training target per group.
+        clip: Standardized features are clipped to ``[-clip, clip]`` (inf: no clipping).
+
+    """
+
+    means: FloatArray
+    scales: FloatArray
+    coef: FloatArray
+    intercept: FloatArray
+    alpha: FloatArray
+    n_rows: IntArray
+    fitted: npt.NDArray[np.bool_]
+    target_min: FloatArray
+    target_max: FloatArray
+    clip: float = np.inf
+
+
+def _chunks(sorted_counts: IntArray, budget_rows: int) -> list[tuple[int, int]]:
+    """Split groups sorted by row count into ``[start, stop)`` runs of padded size <= budget."""
+    bounds: list[tuple[int, int]] = []
+    start, total = 0, len(sorted_counts)
+    while start < total:
+        stop = min(total, start + max(1, budget_rows // max(1, int(sorted_counts[start]))))
+        while stop - start > 1 and int(sorted_counts[stop - 1]) * (stop - start) > budget_rows:
+            stop = start + max(1, budget_rows // max(1, int(sorted_counts[stop - 1])))
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def _gather(
+    features: FloatArray,
+    targets: FloatArray,
+    order: IntArray | None,
+    starts: IntArray,
+    counts: IntArray,
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Gather the rows of some groups into padded arrays (groups x rows x features)."""
+    width = int(counts.max())
+    position = np.arange(width)
+    valid = position[None, :] < counts[:, None]
+    index = np.where(valid, starts[:, None] + position[None, :], starts[:, None])
+    if order is not None:
+        index = order[index]
+    return features[index], targets[index], valid
+
+
+def _standardize(
+    padded: FloatArray, valid: npt.NDArray[np.bool_], standardize: bool, clip: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Center (and scale) each group's features in place.
+
+    Returns the features, means, scales and the mean of the clipped standardized features
+    (zero without clipping); the features returned are centered after clipping.
+    """
+    observed = valid[:, :, None] & ~np.isnan(padded)
+    np.copyto(padded, 0.0, where=~observed)
+    n_observed = observed.sum(axis=1)
+    means = padded.sum(axis=1) / np.maximum(n_observed, 1)
+    padded -= means[:, None, :]
+    np.copyto(padded, 0.0, where=~observed)
+    scales = np.sqrt(np.einsum("grp,grp->gp", padded, padded) / np.maximum(n_observed, 1))
+    constant = scales <= _CONSTANT_TOLERANCE * (1.0 + np.abs(means))
+    scales[constant] = 1.0
+    if standardize:
+        padded /= scales[:, None, :]
+    else:
+        scales = np.ones_like(scales)
+    # a constant feature carries only rounding noise after centering: drop it exactly
+    padded *= ~constant[:, None, :]
+    if not np.isfinite(clip):
+        return padded, means, scales, np.zeros_like(means)
+    # a rare spike of a sparse feature would otherwise extrapolate wildly at prediction
+    np.clip(padded, -clip, clip, out=padded)
+    clipped_mean = padded.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)[:, None]
+    padded -= clipped_mean[:, None, :]
+    padded *= valid[:, :, None]
+    return padded, means, scales, clipped_mean
+
+
+def _solve_eigen(
+    eigenvalues: FloatArray,
+    vectors: FloatArray,
+    moment: FloatArray,
+    yy: FloatArray,
+    n_rows: FloatArray,
+    alphas: Sequence[float],
+) -> tuple[FloatArray, FloatArray]:
+    """Solve every group's ridge system for each penalty; keep the GCV-best one per group."""
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
+    rotated = np.einsum("gpk,gp->gk", vectors, moment)
+    tolerance = eigenvalues.max(axis=1, keepdims=True) * 1e-12
+    best_score = np.full(len(n_rows), np.inf)
+    best_alpha = np.full(len(n_rows), float(alphas[0]))
+    best_shrink = np.zeros_like(eigenvalues)
+    for alpha in alphas:
+        penalty = alpha * n_rows[:, None]
+        with np.errstate(divide="ignore"):
+            shrink = np.where(eigenvalues > tolerance, 1.0 / (eigenvalues + penalty), 0.0)
+        if len(alphas) == 1:
+            best_shrink = shrink
+            break
+        squared = rotated**2
+        rss = (
+            yy
+            - 2.0 * np.einsum("gk,gk->g", squared, shrink)
+            + np.einsum("gk,gk->g", eigenvalues * squared, shrink**2)
+        )
+        # residual degrees of freedom: rows - intercept - effective parameters
+        dof = n_rows - 1.0 - np.einsum("gk,gk->g", eigenvalues, shrink)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(dof > 0.5, n_rows * np.maximum(rss, 0.0) / dof**2, np.inf)
+        better = score < best_score
+        best_score[better] = score[better]
+        best_alpha[better] = alpha
+        best_shrink[better] = shrink[better]
+    coef = np.einsum("gpk,gk->gp", vectors, rotated * best_shrink)
+    return coef, best_alpha
+
+
+def _fit_chunk(
+    features: FloatArray,
+    targets: FloatArray,
+    order: IntArray | None,
+    starts: IntArray,
+    counts: IntArray,
+    alphas: Sequence[float],
+    standardize: bool,
+    clip: float,
+) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, ...]]]:
+    """Fit the groups of one chunk.
+
+    Returns means, scales and, per target, (coef, intercept, alpha, target min, target max).
+    """
+    padded, y, valid = _gather(features, targets, order, starts, counts)
+    padded, means, scales, clipped_mean = _standardize(padded, valid, standardize, clip)
+    n_rows = counts.astype(np.float64)
+    n_groups, n_features = len(counts), padded.shape[2]
+    transposed = padded.transpose(0, 2, 1)
+    minimum_norm = len(alphas) == 1 and alphas[0] == 0.0
+    if n_features and not minimum_norm:
+        # one decomposition of the shared Gram matrix serves every target and penalty
+        eigenvalues, vectors = np.linalg.eigh(np.matmul(transposed, padded))
+    elif n_features:
+        # minimum-norm least squares, as LinearRegression (lstsq) does
+        rcond = np.finfo(np.float64).eps * max(padded.shape[1], n_features)
+        pseudo_inverse = np.linalg.pinv(padded, rcond=rcond)
+    results: list[tuple[FloatArray, ...]] = []
+    for k in range(y.shape[2]):
+        intercept = np.where(valid, y[:, :, k], 0.0).sum(axis=1) / n_rows
+        centered = np.where(valid, y[:, :, k] - intercept[:, None], 0.0)
+        if not n_features:
+            coef = np.zeros((n_groups, 0))
+            alpha = np.full(n_groups, float(alphas[0]))
+        elif minimum_norm:
+            coef = np.einsum("gpr,gr->gp", pseudo_inverse, centered)
+            alpha = np.zeros(n_groups)
+        else:
+            moment = np.einsum("gpr,gr->gp", transposed, centered)
+            yy = np.einsum("gr,gr->g", centered, centered)
+            coef, alpha = _solve_eigen(eigenvalues, vectors, moment, yy, n_rows, alphas)
+        # predictions use clipped but uncentered features: fold the centering in
+        intercept = intercept - np.einsum("gp,gp->g", coef, clipped_mean)
+        lowest = np.where(valid, y[:, :, k], np.inf).min(axis=1)
+        highest = np.where(valid, y[:, :, k], -np.inf).max(axis=1)
+        results.append((coef, intercept, alpha, lowest, highest))
+    return means, scales, results
+
+
+def fit_grouped_ridge(
+    features: FloatArray,
+    targets: FloatArray,
+    codes: IntArray,
+    n_groups: int,
+    *,
+    alphas: Sequence[float] = (1.0,),
+    standardize: bool = True,
+    min_rows: int = 1,
+    n_jobs: int = 1,
+    chunk_elements: int | None = None,
+    clip: float | None = None,
+) -> list[RidgeArrays]:
+    """Fit one ridge model per group and target in batched passes.
+
+    Args:
+        features: Design matrix, shape (rows, features); NaN marks a missing value.
+        targets: Targets, shape (rows,) or (rows, k); every target shares the features,
+            so one eigendecomposition per group serves all of them.
+        codes: Group code per row, in ``[0, n_groups)``; rows need not be sorted.
+        n_groups: Number of groups.
+        alphas: Penalties per row of the group; with several, each group and target keeps
+            the one with the lowest GCV score. ``[0.0]`` without standardization gives the
+            minimum-norm least squares solution.
+        standardize: Scale each group's features to unit variance before the fit.
+        min_rows: Groups with fewer rows get no model (``fitted`` is False).
+        n_jobs: Threads; -1 means every core.
+        chunk_elements: Padded array elements per chunk; bounds the working memory.
+            ``None`` scales it with the data (1/64 of the padded total, between 2**18 and
+            2**20), so the working memory stays a small fraction of the input.
+        clip: Clip standardized features to ``[-clip, clip]`` (fit and prediction), so a
+            rare spike of a sparse feature cannot extrapolate; ``None`` disables it.
+            Predictions are also clipped to the group's training target range.
+
+    Returns:
+        The per-group model state, one per target column.
+
+    """
+    targets = targets.reshape(len(targets), -1)
+    n_features, n_targets = features.shape[1], targets.shape[1]
+    counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
+    order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
+    starts = np.cumsum(counts) - counts
+    fitted = counts >= max(1, min_rows)
+    groups = np.flatnonzero(fitted)
+    groups = groups[np.argsort(counts[groups], kind="stable")]
+    sorted_alphas = sorted({float(a) for a in alphas}, reverse=True)
+
+    means = np.zeros((n_groups, n_features))
+    scales = np.ones((n_groups, n_features))
+    coefs = [np.zeros((n_groups, n_features)) for _ in range(n_targets)]
+    intercepts = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+    chosen = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+    lowest = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+    highest = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+    limit = np.inf if clip is None or not standardize else float(clip)
+
+    def run(bounds: tuple[int, int]) -> None:
+        chunk = groups[bounds[0] : bounds[1]]
+        chunk_means, chunk_scales, results = _fit_chunk(
+            features,
+            targets,
+            order,
+            starts[chunk],
+            counts[chunk],
+            sorted_alphas,
+            standardize,
+            limit,
+        )
+        means[chunk], scales[chunk] = chunk_means, chunk_scales
+        for k, (coef, intercept, alpha, low, high) in enumerate(results):
+            coefs[k][chunk], intercepts[k][chunk], chosen[k][chunk] = coef, intercept, alpha
+            lowest[k][chunk], highest[k][chunk] = low, high
+
+    width = max(1, n_features + n_targets)
+    if chunk_elements is None:
+        chunk_elements = int(np.clip(len(features) * width // 64, 1 << 18, 1 << 20))
+    bounds = _chunks(counts[groups], max(1, chunk_elements // width))
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
+    if workers == 1 or len(bounds) == 1:
+        for bound in bounds:
+            run(bound)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, bounds))
+    return [
+        RidgeArrays(
+            means,
+            scales,
+            coefs[k],
+            intercepts[k],
+            chosen[k],
+            counts,
+            fitted,
+            lowest[k],
+            highest[k],
+            limit,
+        )
+        for k in range(n_targets)
+    ]
+
+
+def predict_grouped_ridge(features: FloatArray, codes: IntArray, arrays: RidgeArrays) -> FloatArray:
+    """Predict every row with its group's model; NaN where the group has no model.
+
+    Args:
+        features: Design matrix with the columns used at fit time; NaN is imputed with the
+            group's training mean.
+        codes: Group code per row; -1 (an unseen group) gives NaN.
+        arrays: The fitted state from :func:`fit_grouped_ridge`.
+
+    """
+    prediction = np.full(len(codes), np.nan)
+    known = codes >= 0
+    known[known] = arrays.fitted[codes[known]]
+    rows = np.flatnonzero(known)
+    for start in range(0, len(rows), _PREDICT_CHUNK_ROWS):
+        part = rows[start : start + _PREDICT_CHUNK_ROWS]
+        group = codes[part]
+        standardized = (features[part] - arrays.means[group]) / arrays.scales[group]
+        np.nan_to_num(standardized, copy=False, nan=0.0)
+        if np.isfinite(arrays.clip):
+            np.clip(standardized, -arrays.clip, arrays.clip, out=standardized)
+        raw = arrays.intercept[group] + np.einsum("rp,rp->r", standardized, arrays.coef[group])
+        if np.isfinite(arrays.clip):
+            raw = np.clip(raw, arrays.target_min[group], arrays.target_max[group])
+        prediction[part] = raw
+    return prediction

@@ -1,0 +1,26 @@
+"""The public names of glocal.features are exactly the intended ones."""
+
+from __future__ import annotations
+
+import glocal.features
+
+
+def test_public_api():
+    assert sorted(glocal.features.__all__) == [
+        "BlockRange",
+        "CurrentPanel",
+        "PanelFiles",
+        "PanelSplit",
+        "build_latest_snapshot",
+        "build_panel",
+        "categorical_columns",
+        "feature_columns",
+        "latest_rows",
+        "load_generic_panel",
+        "read_current_panel",
+        "read_panel",
+        "split_panel",
+        "write_panel",
+    ]
+    for name in glocal.features.__all__:
+        assert getattr(glocal.features, name).__doc__

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glocal.config.models import LocalModelSettings
+from glocal.core.errors import ModelError, NotFittedError
+from glocal.data.synthetic import make_synthetic_panel
+from glocal.models import LocalModelBank, fit_local_banks
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    frame, _ = make_synthetic_panel(
+        40, 20, 4, heterogeneity=1.0, noise=0.2, seed=5, few_rows_fraction=0.2, missing_rate=0.05
+    )
+    return frame
+
+
+def test_fit_predict_uses_numeric_features_only(panel: pd.DataFrame) -> None:
+    bank = LocalModelBank(min_train_rows=5).fit(panel)
+    assert bank.feature_columns_ == ["x0", "x1", "x2", "x3"]
+    prediction = bank.predict(panel)
+    has_model = panel["entity_id"].isin(bank.entity_ids_)
+    assert np.isfinite(prediction[has_model.to_numpy()]).all()
+    assert np.isnan(prediction[~has_model.to_numpy()]).all()
+    assert (bank.n_train_ >= 5).all()
+
+
+def test_local_models_fit_better_than_pooled_mean(panel: pd.DataFrame) -> None:
+    bank = LocalModelBank(alphas=[0.001, 0.01, 0.1]).fit(panel)
+    prediction = bank.predict(panel)
+    ok = np.isfinite(prediction)
+    y = panel["target"].to_numpy()[ok]
+    assert np.mean((y - prediction[ok]) ** 2) < 0.2 * np.var(y)
+
+
+def test_unseen_entity_predicts_nan(panel: pd.DataFrame) -> None:
+    bank = LocalModelBank().fit(panel)
+    other = panel.head(3).assign(entity_id="nobody")
+    assert np.isnan(bank.predict(other)).all()
+
+
+def test_frame_round_trip_through_parquet(panel: pd.DataFrame, tmp_path: Path) -> None:
+    bank = LocalModelBank(min_train_rows=3).fit(panel)
+    path = tmp_path / "bank.parquet"
+    bank.to_frame().to_parquet(path)
+    restored = LocalModelBank.from_frame(pd.read_parquet(path))
+    np.testing.assert_array_equal(restored.predict(panel), bank.predict(panel))
+    assert restored.feature_columns_ == bank.feature_columns_
+
+
+def test_shared_fit_of_several_targets(panel: pd.DataFrame) -> None:
+    y = panel["target"].to_numpy()
+    banks = fit_local_banks(panel, {"a": y, "b": y - 1.0}, min_train_rows=5)
+    np.testing.assert_allclose(banks["a"].predict(panel) - 1.0, banks["b"].predict(panel))
+
+
+def test_unregularized_bank_and_settings(panel: pd.DataFrame) -> None:
+    bank = LocalModelBank.unregularized(min_train_rows=20).fit(panel)
+    assert (bank.alpha_ == 0).all() and (bank.scales_ == 1).all()
+    from_settings = LocalModelBank.from_settings(LocalModelSettings(alphas=[2.0]))
+    assert list(from_settings.alphas) == [2.0]
+
+
+def test_errors(panel: pd.DataFrame) -> None:
+    with pytest.raises(NotFittedError):
+        LocalModelBank().predict(panel)
+    bank = LocalModelBank().fit(panel)
+    with pytest.raises(ModelError, match="x1"):
+        bank.predict(panel.drop(columns="x1"))
+    with pytest.raises(ModelError, match="finite"):
+        LocalModelBank().fit(panel, target=np.full(len(panel), np.nan))

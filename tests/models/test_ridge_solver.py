@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, Ridge
+
+from glocal.models.ridge_solver import fit_grouped_ridge, predict_grouped_ridge
+
+
+def _data(groups: int = 20, rows: int = 15, features: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(groups * rows, features)) * rng.uniform(0.5, 10, size=features)
+    y = x @ rng.normal(size=features) + rng.normal(size=len(x))
+    codes = np.repeat(np.arange(groups), rows).astype(np.int64)
+    order = rng.permutation(len(x))  # the solver must not need sorted rows
+    return x[order], y[order], codes[order]
+
+
+def test_matches_sklearn_ridge_without_standardization() -> None:
+    x, y, codes = _data()
+    (arrays,) = fit_grouped_ridge(x, y, codes, 20, alphas=[0.3], standardize=False)
+    prediction = predict_grouped_ridge(x, codes, arrays)
+    for group in (0, 7, 19):
+        mine = codes == group
+        reference = Ridge(alpha=0.3 * mine.sum()).fit(x[mine], y[mine]).predict(x[mine])
+        np.testing.assert_allclose(prediction[mine], reference, atol=1e-9)
+
+
+@pytest.mark.parametrize("rows", [3, 15])
+def test_unregularized_mode_is_linear_regression(rows: int) -> None:
+    x, y, codes = _data(rows=rows, features=6)
+    (arrays,) = fit_grouped_ridge(x, y, codes, 20, alphas=[0.0], standardize=False)
+    prediction = predict_grouped_ridge(x, codes, arrays)
+    for group in (0, 11):
+        mine = codes == group
+        reference = LinearRegression().fit(x[mine], y[mine]).predict(x[mine])
+        np.testing.assert_allclose(prediction[mine], reference, atol=1e-8)
+
+
+def test_shared_decomposition_serves_several_targets() -> None:
+    x, y, codes = _data()
+    both = fit_grouped_ridge(x, np.column_stack([y, 2 * y]), codes, 20, alphas=[1.0])
+    single = fit_grouped_ridge(x, y, codes, 20, alphas=[1.0])[0]
+    np.testing.assert_allclose(both[0].coef, single.coef)
+    np.testing.assert_allclose(both[1].coef, 2 * single.coef)
+
+
+def test_gcv_prefers_small_penalty_on_clean_signal_and_large_on_noise() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 3))
+    codes = np.repeat(np.arange(40), 50).astype(np.int64)
+    clean = fit_grouped_ridge(x, x @ [3.0, -2.0, 1.0], codes, 40, alphas=[1e-3, 10.0])[0]
+    noise = fit_grouped_ridge(x, rng.normal(size=2000), codes, 40, alphas=[1e-3, 10.0])[0]
+    assert np.all(clean.alpha == 1e-3)
+    assert np.mean(noise.alpha == 10.0) > 0.7
+
+
+def test_constant_and_missing_features_and_thin_groups() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 5))
+    x[:, 2] = 7.0  # constant
+    x[rng.random(x.shape) < 0.1] = np.nan
+    codes = np.repeat(np.arange(20), 3).astype(np.int64)  # 3 rows, 5 features
+    (arrays,) = fit_grouped_ridge(x, rng.normal(size=60), codes, 20, alphas=[1.0])
+    np.testing.assert_allclose(arrays.coef[:, 2], 0.0, atol=1e-12)
+    prediction = predict_grouped_ridge(x, codes, arrays)
+    assert np.isfinite(prediction).all()
+
+
+def test_min_rows_and_unseen_groups_predict_nan() -> None:
+    x, y, codes = _data()
+    keep = ~((codes == 3) & (np.cumsum(codes == 3) > 2))
+    (arrays,) = fit_grouped_ridge(x[keep], y[keep], codes[keep], 21, min_rows=5)
+    assert not arrays.fitted[3] and not arrays.fitted[20]
+    prediction = predict_grouped_ridge(x[:5], np.array([3, 20, -1, 0, 1]), arrays)
+    assert np.isnan(prediction[:3]).all() and np.isfinite(prediction[3:]).all()
+
+
+def test_clipping_bounds_extrapolation() -> None:
+    x = np.zeros((30, 1))
+    x[5, 0] = 1.0  # a single spike of a sparse feature
+    y = np.where(x[:, 0] > 0, 10.0, 0.0)
+    codes = np.zeros(30, dtype=np.int64)
+    (arrays,) = fit_grouped_ridge(x, y, codes, 1, alphas=[0.01], clip=3.0)
+    prediction = predict_grouped_ridge(np.array([[1000.0]]), np.array([0]), arrays)
+    assert prediction[0] <= 10.0
+
+
+def test_chunking_and_threads_do_not_change_results() -> None:
+    x, y, codes = _data(groups=50)
+    one = fit_grouped_ridge(x, y, codes, 50, alphas=[0.1, 1.0], chunk_elements=1 << 20)[0]
+    many = fit_grouped_ridge(x, y, codes, 50, alphas=[0.1, 1.0], chunk_elements=64, n_jobs=2)[0]
+    np.testing.assert_allclose(one.coef, many.coef, atol=1e-10)
