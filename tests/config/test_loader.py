@@ -98,3 +98,15 @@ def test_bad_environment_value_names_the_variable() -> None:
 def test_settings_round_trip_through_yaml() -> None:
     settings = Settings.model_validate({"seed": 3, "features": {"horizon_days": 9}})
     assert Settings.model_validate(yaml.safe_load(settings_to_yaml(settings))) == settings
+
+
+@pytest.mark.parametrize(("every", "horizon", "lags"), [(7, 30, 4), (3, 30, 9), (30, 30, 0)])
+def test_dependence_lags_follow_the_overlap_of_target_windows(
+    every: int, horizon: int, lags: int
+) -> None:
+    settings = Settings.model_validate(
+        {"features": {"cutoff_every_days": every, "horizon_days": horizon}}
+    )
+    assert settings.selection.dependence_lags == lags
+    explicit = Settings.model_validate({"selection": {"dependence_lags": 1}})
+    assert explicit.selection.dependence_lags == 1

@@ -129,12 +129,13 @@ class SelectionSettings(Section):
             "Within an entity the best of k candidates is always Bonferroni-corrected (x k)."
         ),
     )
-    dependence_lags: int = Field(
-        default=4,
+    dependence_lags: int | None = Field(
+        default=None,
         ge=0,
         description=(
-            "Newey-West lags of the paired test; about horizon / cutoff spacing - 1 when "
-            "targets of consecutive rows overlap in time (4: weekly cutoffs, 30-day "
+            "Newey-West lags of the paired test, for validation rows whose target windows "
+            "overlap in time. Empty means derived from the feature settings: "
+            "ceil(horizon_days / cutoff_every_days) - 1 (4 for weekly cutoffs and a 30-day "
             "target); 0 for independent rows."
         ),
     )

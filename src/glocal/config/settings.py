@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from glocal.config.base import Section
 from glocal.config.data import CleaningSettings, ColumnsSettings
@@ -39,3 +40,16 @@ class Settings(Section):
     local_models: LocalModelSettings = Field(default_factory=LocalModelSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+
+    @model_validator(mode="after")
+    def _derive_dependence_lags(self) -> Settings:
+        """Fill ``selection.dependence_lags`` from the cutoff spacing and the horizon.
+
+        Consecutive snapshots whose target windows overlap give correlated errors; the
+        paired test must account for as many lags as windows overlap.
+        """
+        if self.selection.dependence_lags is None:
+            every = self.features.cutoff_every_days
+            lags = max(0, math.ceil(self.features.horizon_days / every) - 1)
+            self.selection.dependence_lags = lags
+        return self

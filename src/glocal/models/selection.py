@@ -174,7 +174,8 @@ def select_per_entity(
         missing = np.bincount(codes, np.isnan(prediction), n_entities) > 0
         available = (counts > 0) & ~missing
         difference = (y - g) ** 2 - (y - np.nan_to_num(prediction)) ** 2
-        gain, p_value = _paired_p_values(codes, difference, counts, settings.dependence_lags)
+        lags = settings.dependence_lags or 0  # Settings fills it from the feature settings
+        gain, p_value = _paired_p_values(codes, difference, counts, lags)
         better = available & (gain > best_gain)
         best_gain[better], best_p[better], best_index[better] = gain[better], p_value[better], index
         best_mse[better] = mse_global[better] - gain[better]
