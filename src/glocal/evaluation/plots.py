@@ -99,6 +99,15 @@ def plot_gain_vs_rows(entities: pd.DataFrame, target: Path) -> None:
             color=colour,
             label=decision,
         )
+    by_rows = gain.groupby(tested["n_train"]).mean()
+    if len(by_rows) > 1:
+        axis.plot(
+            by_rows.index,
+            by_rows.to_numpy(),
+            color="black",
+            linewidth=1.5,
+            label="mean gain at that many rows",
+        )
     axis.axhline(0, color="black", linewidth=0.8)
     nonzero = np.abs(gain[gain != 0].to_numpy(dtype=float))
     linthresh = float(np.quantile(nonzero, 0.25)) if nonzero.size else 1.0
