@@ -11,7 +11,10 @@ from glocal.cli.main import build_app, main
 EXPECTED_COMMANDS = {"init", "config"}
 
 
-def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_every_command_with_a_description(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     app = build_app()
@@ -20,6 +23,7 @@ def test_help_lists_every_command_with_a_description(capsys: pytest.CaptureFixtu
     for name in names:
         line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
         assert len(line.split(maxsplit=1)) == 2, f"{name} has no description"
+        assert not line.endswith("..."), f"{name}'s one-line description is cut: shorten it"
 
 
 def test_init_then_config_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

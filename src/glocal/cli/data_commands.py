@@ -56,7 +56,7 @@ def ingest(
     ] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """Read, validate and clean a transaction file and store it as a data version."""
+    """Read, validate, clean and version a transaction file."""
     ws, settings = open_workspace(workspace)
     result = ingest_file(file, ws, settings, sheet=sheet)
     if result.already_present:

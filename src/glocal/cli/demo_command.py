@@ -26,7 +26,7 @@ def demo(
         int | None, typer.Option("--seed", help="Seed; default: settings' seed.")
     ] = None,
 ) -> None:
-    """Generate demo transactions and run ingest, features and evaluate on them."""
+    """Run the whole pipeline on generated demo transactions."""
     root = workspace.resolve()
     Workspace(root).init()
     ws, settings = open_workspace(root)

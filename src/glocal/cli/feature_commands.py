@@ -101,7 +101,7 @@ def features(
         typer.Option("--describe", help="Print the train/validation/test blocks of the split."),
     ] = False,
 ) -> None:
-    """Build the point-in-time feature panel and latest snapshot of the latest data version."""
+    """Build the point-in-time feature panel and latest snapshot."""
     ws, settings = open_workspace(workspace)
     if panel_file is not None or settings.panel.mode == "panel":
         version, source, panel, latest = _from_panel_file(panel_file, settings)

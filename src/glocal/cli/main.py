@@ -42,6 +42,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
         rich_markup_mode=None,
+        context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help"]},
     )
 
     @app.callback()

@@ -49,7 +49,7 @@ def evaluate(
         ),
     ] = True,
 ) -> None:
-    """Fit global, local and hybrid models on a time split and compare them on the test block."""
+    """Compare global, local and hybrid on the test block."""
     ws, settings = open_workspace(workspace)
     panel, dataset = load_workspace_panel(ws, settings)
     split = split_panel(panel, settings.split, settings.features.horizon_days)

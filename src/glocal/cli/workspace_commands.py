@@ -18,7 +18,7 @@ config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory to create the workspace in.")],
 ) -> None:
-    """Create a workspace: data, models, predictions, evaluation and logs folders, and settings."""
+    """Create a workspace: folders and commented settings."""
     workspace = Workspace(directory.resolve())
     created = workspace.init()
     verb = "Created" if created else "Already present:"
