@@ -31,7 +31,6 @@ from glocal.evaluation.plots import (
 from glocal.evaluation.policies import (
     entity_oracle_predictions,
     global_predictions,
-    global_with_entity_id_predictions,
     seed_recipe_predictions,
 )
 from glocal.evaluation.report import write_report
@@ -109,20 +108,25 @@ def evaluate_split(
             ).fit(train, validation)
         with _timed(timings, "hybrid_predict"):
             scored = model.predict(test)
+
+        def fit_global(with_entity_id: bool) -> np.ndarray:
+            return global_predictions(
+                train,
+                validation,
+                test,
+                model.feature_columns_,
+                model.categorical_columns_,
+                settings.global_model,
+                settings.seed,
+                with_entity_id=with_entity_id,
+            )
+
         global_pred = scored["global_prediction"].to_numpy(dtype=np.float64)
         if model.global_uses_entity_:
             # the hybrid chose the entity-aware global model on validation; the `global`
             # policy stays the plain one, so that the comparison shows what that choice buys
             with _timed(timings, "global"):
-                global_pred = global_predictions(
-                    train,
-                    validation,
-                    test,
-                    model.feature_columns_,
-                    model.categorical_columns_,
-                    settings.global_model,
-                    settings.seed,
-                )
+                global_pred = fit_global(with_entity_id=False)
         local_pred = scored["local_prediction"].to_numpy(dtype=np.float64)
         local_only = np.where(np.isnan(local_pred), global_pred, local_pred)
         predictions = {
@@ -132,15 +136,7 @@ def evaluate_split(
         }
         progress.advance("fitting the global model with entity ids")
         with _timed(timings, "global_with_entity_id"):
-            predictions["global_with_entity_id"] = global_with_entity_id_predictions(
-                train,
-                validation,
-                test,
-                model.feature_columns_,
-                model.categorical_columns_,
-                settings.global_model,
-                settings.seed,
-            )
+            predictions["global_with_entity_id"] = fit_global(with_entity_id=True)
         if include_seed_recipe:
             progress.advance("fitting the seed recipe")
             with _timed(timings, "seed_recipe"):

@@ -26,7 +26,6 @@ __all__ = [
     "SEED_RECIPE_MIN_ROWS",
     "entity_oracle_predictions",
     "global_predictions",
-    "global_with_entity_id_predictions",
     "seed_recipe_predictions",
 ]
 
@@ -69,26 +68,17 @@ def global_predictions(
     categorical_columns: Sequence[str],
     settings: GlobalModelSettings,
     seed: int,
+    with_entity_id: bool = False,
 ) -> FloatArray:
-    """Fit the global learner on the panel's features only, as the hybrid model does."""
-    model = GlobalModel(settings, seed=seed).fit(
-        train, validation, list(feature_columns), list(categorical_columns)
-    )
-    return model.predict(test)
+    """Fit the global learner as the hybrid model does and predict ``test``.
 
-
-def global_with_entity_id_predictions(
-    train: pd.DataFrame,
-    validation: pd.DataFrame,
-    test: pd.DataFrame,
-    feature_columns: Sequence[str],
-    categorical_columns: Sequence[str],
-    settings: GlobalModelSettings,
-    seed: int,
-) -> FloatArray:
-    """Fit the global learner with the entity id as one more categorical feature."""
-    features = [*feature_columns, _ENTITY_FEATURE]
-    categorical = [*categorical_columns, _ENTITY_FEATURE]
+    With ``with_entity_id`` the entity id is one more categorical feature: the
+    ``global_with_entity_id`` policy, one model that knows who is who.
+    """
+    features, categorical = list(feature_columns), list(categorical_columns)
+    if with_entity_id:
+        features.append(_ENTITY_FEATURE)
+        categorical.append(_ENTITY_FEATURE)
     model = GlobalModel(settings, seed=seed).fit(train, validation, features, categorical)
     return model.predict(test)
 
