@@ -11,6 +11,7 @@ from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
 from glocal.cli.data_commands import ingest
 from glocal.cli.feature_commands import features
 from glocal.cli.model_commands import evaluate
+from glocal.cli.pipeline_commands import run
 from glocal.config import Workspace
 from glocal.data import write_demo_file
 
@@ -35,6 +36,7 @@ def demo(
     ingest(path, sheet=None, workspace=root)
     features(workspace=root, panel_file=None, describe=True)
     evaluate(workspace=root, seed_recipe=True)
+    run(data=None, retrain_global=False, workspace=root)
 
 
 def register(app: typer.Typer) -> None:

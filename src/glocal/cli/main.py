@@ -16,6 +16,8 @@ from glocal.cli import (
     demo_command,
     feature_commands,
     model_commands,
+    pipeline_commands,
+    registry_commands,
     workspace_commands,
 )
 from glocal.core.errors import GlocalError
@@ -59,6 +61,8 @@ def build_app() -> typer.Typer:
         data_commands,
         feature_commands,
         model_commands,
+        pipeline_commands,
+        registry_commands,
     ):
         module.register(app)
     return app

@@ -11,6 +11,7 @@ from glocal.config.base import Section
 from glocal.config.data import CleaningSettings, ColumnsSettings
 from glocal.config.features import FeatureSettings, PanelSettings, SplitSettings
 from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
+from glocal.config.pipeline import PipelineSettings
 from glocal.config.registry import RegistrySettings
 
 __all__ = ["Settings"]
@@ -40,6 +41,7 @@ class Settings(Section):
     local_models: LocalModelSettings = Field(default_factory=LocalModelSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @model_validator(mode="after")
     def _derive_dependence_lags(self) -> Settings:

@@ -8,12 +8,17 @@ that escapes is a bug in glocal.
 from __future__ import annotations
 
 __all__ = [
+    "BundleError",
     "ConfigError",
     "DataFileError",
     "DataValidationError",
     "GlocalError",
     "ModelError",
     "NotFittedError",
+    "RegistryError",
+    "RegistryLookupError",
+    "RegistryUnavailableError",
+    "SchemaVersionError",
     "WorkspaceError",
 ]
 
@@ -51,3 +56,23 @@ class NotFittedError(ModelError, AttributeError):
     It inherits from :class:`ValueError` and :class:`AttributeError`, as scikit-learn's
     ``NotFittedError`` does, so that existing ``except`` blocks still catch it.
     """
+
+
+class RegistryError(GlocalError):
+    """The model registry or a run bundle cannot be used as asked."""
+
+
+class BundleError(RegistryError):
+    """A run bundle is missing, incomplete, tampered with, or could not be written."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry database cannot be reached or opened; nothing was written."""
+
+
+class SchemaVersionError(RegistryError):
+    """The registry's schema is newer (or older) than this version of glocal understands."""
+
+
+class RegistryLookupError(RegistryError, LookupError):
+    """A run id, alias or entity the registry was asked about is not recorded."""

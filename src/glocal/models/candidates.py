@@ -12,13 +12,14 @@ with the global model row by row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from glocal.config.models import CandidateKind, LocalModelSettings
+from glocal.core.errors import ModelError
 from glocal.models.corrections import ShrunkCorrection
 from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.local_bank import LocalModelBank, fit_local_banks
@@ -75,6 +76,22 @@ class CandidateSet:
                     frame[ENTITY_COLUMN], target, global_prediction
                 )
         return self
+
+    @classmethod
+    def from_fitted(
+        cls,
+        settings: LocalModelSettings,
+        feature_columns: Sequence[str],
+        banks: Mapping[str, LocalModelBank],
+        corrections: Mapping[str, ShrunkCorrection],
+    ) -> CandidateSet:
+        """Rebuild a fitted set from its banks and corrections (e.g. read from disk)."""
+        if "direct" not in banks:
+            raise ModelError("a CandidateSet needs its 'direct' bank; it is missing.")
+        candidate_set = cls(settings, feature_columns)
+        candidate_set.banks_ = dict(banks)
+        candidate_set.corrections_ = dict(corrections)
+        return candidate_set
 
     def predict(
         self,

@@ -91,6 +91,8 @@ class ShrunkCorrection:
 
     def to_frame(self) -> pd.DataFrame:
         """Export as one row per entity: ``entity_id``, ``n_train``, ``value``."""
+        if not hasattr(self, "value_"):
+            raise NotFittedError("this ShrunkCorrection is not fitted yet; call fit() first.")
         return pd.DataFrame(
             {
                 ENTITY_COLUMN: self.entity_ids_.to_numpy(),
@@ -98,3 +100,24 @@ class ShrunkCorrection:
                 "value": self.value_,
             }
         )
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        kind: Literal["level", "scale"],
+        shrinkage_rows: float = 5.0,
+        min_train_rows: int = 1,
+    ) -> ShrunkCorrection:
+        """Rebuild a fitted correction from :meth:`to_frame` output."""
+        missing = [c for c in (ENTITY_COLUMN, "n_train", "value") if c not in frame.columns]
+        if missing:
+            raise ModelError(
+                f"column(s) {missing} missing from the {kind} correction table; found "
+                f"{list(frame.columns)}. Write it with ShrunkCorrection.to_frame()."
+            )
+        correction = cls(kind, shrinkage_rows=shrinkage_rows, min_train_rows=min_train_rows)
+        correction.entity_ids_ = pd.Index(frame[ENTITY_COLUMN], name=ENTITY_COLUMN)
+        correction.value_ = frame["value"].to_numpy(dtype=np.float64)
+        correction.n_train_ = frame["n_train"].to_numpy(dtype=np.int64)
+        return correction

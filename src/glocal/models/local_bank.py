@@ -266,6 +266,17 @@ class LocalModelBank:
             numeric_matrix(frame, self.feature_columns_), codes, self._arrays
         )
 
+    def predict_codes(self, features: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
+        """Predict rows given their feature matrix and entity codes; NaN where code is -1.
+
+        Args:
+            features: Rows by :attr:`feature_columns_` (as :func:`numeric_matrix` builds).
+            codes: Each row's position in :attr:`entity_ids_` (see :meth:`entity_codes`).
+
+        """
+        self._check_fitted()
+        return predict_grouped_ridge(features, codes, self._arrays)
+
     def to_frame(self) -> pd.DataFrame:
         """Export the bank as one row per entity (Parquet-ready, no Python objects).
 

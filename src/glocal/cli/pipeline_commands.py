@@ -1,0 +1,83 @@
+"""``glocal run`` (the daily end-to-end pipeline) and ``glocal predict`` (batch inference)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.config import Workspace
+from glocal.core.errors import ConfigError
+from glocal.pipeline import WorkspaceLock, predict_batch, render_summary, run_pipeline
+
+__all__ = ["predict", "register", "run"]
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"--date {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
+        ) from None
+
+
+def run(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Transaction file (.csv, .parquet, .xlsx) to ingest; default: the latest "
+            "ingested data, or demo data in an empty workspace.",
+        ),
+    ] = None,
+    retrain_global: Annotated[
+        bool,
+        typer.Option(
+            "--retrain-global",
+            help="Retrain the global model and re-select every entity, even if not due.",
+        ),
+    ] = False,
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Run the daily pipeline: data to models to predictions."""
+    root = workspace.resolve()
+    with WorkspaceLock(root, command="glocal run"):
+        Workspace(root).init()
+        ws, settings = open_workspace(root)
+        summary = run_pipeline(
+            ws, settings, data=data.resolve() if data else None, retrain_global=retrain_global
+        )
+    for table in render_summary(summary):
+        stdout_console.print(table)
+
+
+def predict(
+    workspace: WorkspaceOption = Path("."),
+    date: Annotated[
+        str | None,
+        typer.Option("--date", help="Date naming the output file (YYYY-MM-DD); default today."),
+    ] = None,
+) -> None:
+    """Score the latest snapshot with the production model."""
+    ws, settings = open_workspace(workspace)
+    result = predict_batch(ws, settings, _parse_date(date))
+    sources = result.frame["source"].value_counts()
+    by_source = ", ".join(f"{name}: {count:,}" for name, count in sources.items())
+    stdout_console.print(
+        f"Scored {len(result.frame):,} entities with run {result.run_id} ({by_source}).",
+        highlight=False,
+        markup=False,
+    )
+    stdout_console.print(f"Wrote {result.path}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command("run")(run)
+    app.command("predict")(predict)

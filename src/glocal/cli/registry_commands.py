@@ -1,0 +1,157 @@
+"""``glocal registry``: list runs, show model cards, promote, roll back and export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.registry import Registry
+from glocal.registry.registry import PRODUCTION
+
+__all__ = ["register", "registry_app"]
+
+registry_app = typer.Typer(
+    help="Runs, per-entity model cards and the production alias.", no_args_is_help=True
+)
+
+AliasOption = Annotated[str, typer.Option("--alias", help="Alias to move.")]
+
+
+def _open(workspace: Path) -> Registry:
+    ws, settings = open_workspace(workspace)
+    return Registry.open(settings.registry.url, ws)
+
+
+def _format_time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(value, "strftime") else str(value)
+
+
+@registry_app.command("list")
+def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
+    """List recorded runs, newest first; the one production serves is marked."""
+    with _open(workspace) as registry:
+        frame = registry.list_runs()
+    if frame.empty:
+        stdout_console.print("No runs recorded yet; `glocal run` records one.")
+        return
+    table = Table(title="Runs (newest first)")
+    for column in ("run", "alias", "created", "data version", "entities", "decisions", "parent"):
+        table.add_column(column)
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
+    ]
+    for row in records:
+        summary = row["summary"] or {}
+        counts = sorted(summary.get("decisions", {}).items())
+        table.add_row(
+            str(row["run_id"]),
+            str(row["aliases"]),
+            _format_time(row["created_at"]),
+            str(row["data_version"]),
+            f"{summary.get('entities', 0):,}",
+            ", ".join(f"{k}: {v:,}" for k, v in counts),
+            str(row["parent_run_id"] or ""),
+        )
+    stdout_console.print(table)
+
+
+@registry_app.command("show")
+def show(
+    entity: Annotated[str, typer.Argument(help="Entity (customer) id.")],
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Show an entity's model card: production decision and decision history."""
+    with _open(workspace) as registry:
+        card = registry.model_card(entity)
+    current = card["current"]
+    if current is None:
+        stdout_console.print(
+            f"Entity {entity}: not in the production run ({card['production_run_id']}).",
+            markup=False,
+        )
+    else:
+        stdout_console.print(
+            f"Entity {entity}: {current['decision']} ({current['candidate']}, weight "
+            f"{current['weight']:.3f}, {current['reason']}) in production run "
+            f"{current['run_id']}",
+            markup=False,
+            highlight=False,
+        )
+    table = Table(title="Decision history")
+    for column in (
+        "run",
+        "trained",
+        "decision",
+        "candidate",
+        "reason",
+        "n_train",
+        "n_val",
+        "val MSE global",
+        "val MSE local",
+        "carried",
+    ):
+        table.add_column(column)
+    for item in card["history"]:
+        table.add_row(
+            item["run_id"],
+            str(item["trained_at"])[:19],
+            item["decision"],
+            item["candidate"] or "",
+            item["reason"],
+            str(item["n_train"]),
+            str(item["n_val"]),
+            "" if item["val_mse_global"] is None else f"{item['val_mse_global']:,.4g}",
+            "" if item["val_mse_local"] is None else f"{item['val_mse_local']:,.4g}",
+            "yes" if item["carried_forward"] else "",
+        )
+    stdout_console.print(table)
+
+
+@registry_app.command("promote")
+def promote(
+    run: Annotated[str, typer.Argument(help="Run id to serve.")],
+    alias: AliasOption = PRODUCTION,
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Point an alias (production) at a run, atomically."""
+    with _open(workspace) as registry:
+        previous = registry.promote(run, alias)
+    was = f" (was {previous})" if previous and previous != run else ""
+    stdout_console.print(f"{alias} -> {run}{was}", markup=False, highlight=False)
+
+
+@registry_app.command("rollback")
+def rollback(alias: AliasOption = PRODUCTION, workspace: WorkspaceOption = Path(".")) -> None:
+    """Point an alias (production) back at the run it served before."""
+    with _open(workspace) as registry:
+        run = registry.rollback(alias)
+    stdout_console.print(f"{alias} -> {run} (rolled back)", markup=False, highlight=False)
+
+
+@registry_app.command("export")
+def export(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write models/registry.json (the only format).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Other file to write to.")
+    ] = None,
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Export every entity's model summary of the production run as JSON."""
+    if not as_json:
+        raise typer.BadParameter("choose the export format: --json", param_hint="--json")
+    with _open(workspace) as registry:
+        path = registry.export_json(output)
+    count = json.loads(path.read_text(encoding="utf-8"))["entities"]
+    stdout_console.print(f"Wrote {count:,} entities to {path}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``registry`` command group to the root app."""
+    app.add_typer(registry_app, name="registry")

@@ -1,0 +1,227 @@
+"""Saving and loading a fitted :class:`HybridModel` without pickle.
+
+A saved model is a directory of formats that cannot run code when read::
+
+    hybrid.json                 format version, settings, feature lists, flags
+    global/global_model.txt     the LightGBM booster (text format)
+    global/global_model.json    its features and category levels
+    banks/<kind>.parquet        one ridge bank per kind ('direct', 'residual'), one row per entity
+    corrections/<kind>.parquet  shrunk 'level' / 'scale' corrections, one row per entity
+    decisions.parquet           the per-entity selection table (``decisions_``)
+
+Entity ids are a column inside the Parquet files, never part of a file name. A loaded model
+predicts exactly (bit for bit) what the saved one did.
+
+Examples:
+    >>> from glocal.data.synthetic import make_synthetic_panel
+    >>> from glocal.config.models import GlobalModelSettings
+    >>> import tempfile
+    >>> panel, _ = make_synthetic_panel(40, 24, 3, heterogeneity=1.0, noise=0.3, seed=0)
+    >>> train = panel[panel.cutoff < "2020-04-01"]
+    >>> validation = panel[(panel.cutoff >= "2020-04-01") & (panel.cutoff < "2020-05-01")]
+    >>> model = HybridModel(GlobalModelSettings(params={"n_estimators": 30})).fit(train, validation)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     restored = load_hybrid(save_hybrid(model, Path(tmp) / "model"))
+    >>> restored.predict(panel).equals(model.predict(panel))
+    True
+
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import pandas as pd
+
+from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
+from glocal.core.errors import ModelError
+from glocal.models.candidates import CandidateSet
+from glocal.models.corrections import ShrunkCorrection
+from glocal.models.global_model import GlobalModel
+from glocal.models.hybrid import HybridModel
+from glocal.models.local_bank import LocalModelBank
+
+__all__ = ["HYBRID_FORMAT_VERSION", "load_hybrid", "save_hybrid"]
+
+HYBRID_FORMAT_VERSION = 1
+"""Version of the saved-model layout; :func:`load_hybrid` refuses newer ones."""
+
+_FORMAT = "glocal-hybrid"
+_META_FILE = "hybrid.json"
+_GLOBAL_DIR = "global"
+_BANKS_DIR = "banks"
+_CORRECTIONS_DIR = "corrections"
+_DECISIONS_FILE = "decisions.parquet"
+
+
+def _dump(settings: Any) -> dict[str, Any] | None:
+    return None if settings is None else cast(dict[str, Any], settings.model_dump(mode="json"))
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path} of a saved hybrid model: {exc}") from exc
+
+
+def _check_saveable(model: HybridModel) -> None:
+    if not hasattr(model, "decisions_"):
+        raise ModelError("this HybridModel is not fitted yet; call fit() before saving it.")
+
+
+def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
+    """Write a fitted hybrid model into ``directory`` (LightGBM text, Parquet, JSON).
+
+    ``directory`` must be missing or empty, so files of two models are never mixed. The
+    write is not atomic on its own: :func:`glocal.registry.write_bundle` wraps it in a
+    temporary directory that is renamed into place only when complete.
+
+    Returns:
+        ``directory`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ModelError: The model is not fitted, its global model is a scikit-learn regressor
+            (no safe format), or ``directory`` is not empty.
+        OSError: The disk is full or not writable (the caller decides how to report it).
+
+    """
+    _check_saveable(model)
+    target = Path(directory)
+    if target.exists() and any(target.iterdir()):
+        raise ModelError(f"cannot save the hybrid model into {target}: it is not empty.")
+    target.mkdir(parents=True, exist_ok=True)
+    model.global_model_.save(target / _GLOBAL_DIR)
+    candidates = model.candidates_
+    for kind, bank in sorted(candidates.banks_.items()):
+        _write_parquet(bank.to_frame(), target / _BANKS_DIR / f"{kind}.parquet")
+    for kind, correction in sorted(candidates.corrections_.items()):
+        _write_parquet(correction.to_frame(), target / _CORRECTIONS_DIR / f"{kind}.parquet")
+    _write_parquet(model.decisions_, target / _DECISIONS_FILE)
+    meta = {
+        "format": _FORMAT,
+        "format_version": HYBRID_FORMAT_VERSION,
+        "seed": model.seed,
+        "settings": {
+            "global_model": _dump(model.global_model),
+            "local_models": _dump(model.local_models),
+            "selection": _dump(model.selection),
+        },
+        "global_model_settings": _dump(model.global_model_.settings),
+        "candidate_settings": _dump(candidates.settings),
+        "candidate_feature_columns": list(candidates.feature_columns),
+        "banks": sorted(candidates.banks_),
+        "corrections": {
+            kind: {"shrinkage_rows": c.shrinkage_rows, "min_train_rows": c.min_train_rows}
+            for kind, c in sorted(candidates.corrections_.items())
+        },
+        "feature_columns": list(model.feature_columns_),
+        "categorical_columns": list(model.categorical_columns_),
+        "local_feature_columns": list(model.local_feature_columns_),
+        "global_uses_entity": bool(model.global_uses_entity_),
+    }
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    (target / _META_FILE).write_text(text, encoding="utf-8")
+    return target
+
+
+def _read_meta(source: Path) -> dict[str, Any]:
+    path = source / _META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"{source} is not a saved hybrid model: {_META_FILE} is missing. "
+            "Save one with glocal.models.persistence.save_hybrid."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ModelError(f"{path} is not a glocal hybrid model description.")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > HYBRID_FORMAT_VERSION:
+        raise ModelError(
+            f"{path} has format version {version}, but this glocal reads versions up to "
+            f"{HYBRID_FORMAT_VERSION}. Upgrade glocal to load it."
+        )
+    return meta
+
+
+def _load_bank(path: Path, settings: LocalModelSettings) -> LocalModelBank:
+    bank = LocalModelBank.from_frame(_read_parquet(path))
+    # hyper-parameters as fit_local_banks sets them; prediction only needs the arrays
+    bank.alphas = settings.alphas
+    bank.standardize = settings.standardize
+    bank.min_train_rows = settings.min_train_rows
+    bank.n_jobs = settings.n_jobs
+    bank.clip = settings.clip
+    return bank
+
+
+def _load_candidates(source: Path, meta: dict[str, Any]) -> CandidateSet:
+    settings = LocalModelSettings.model_validate(meta["candidate_settings"])
+    banks = {
+        kind: _load_bank(source / _BANKS_DIR / f"{kind}.parquet", settings)
+        for kind in meta["banks"]
+    }
+    corrections: dict[str, ShrunkCorrection] = {}
+    for kind, params in meta["corrections"].items():
+        corrections[kind] = ShrunkCorrection.from_frame(
+            _read_parquet(source / _CORRECTIONS_DIR / f"{kind}.parquet"),
+            cast(Literal["level", "scale"], kind),
+            shrinkage_rows=float(params["shrinkage_rows"]),
+            min_train_rows=int(params["min_train_rows"]),
+        )
+    return CandidateSet.from_fitted(
+        settings, list(meta["candidate_feature_columns"]), banks, corrections
+    )
+
+
+def load_hybrid(directory: str | Path) -> HybridModel:
+    """Read a hybrid model written by :func:`save_hybrid`; it predicts exactly as saved.
+
+    Raises:
+        ModelError: A file is missing or unreadable, or the format is newer than this glocal.
+
+    """
+    source = Path(directory)
+    meta = _read_meta(source)
+    saved = meta["settings"]
+    try:
+        model = HybridModel(
+            global_model=None
+            if saved["global_model"] is None
+            else GlobalModelSettings.model_validate(saved["global_model"]),
+            local_models=None
+            if saved["local_models"] is None
+            else LocalModelSettings.model_validate(saved["local_models"]),
+            selection=None
+            if saved["selection"] is None
+            else SelectionSettings.model_validate(saved["selection"]),
+            seed=int(meta["seed"]),
+        )
+        global_model = GlobalModel.load(source / _GLOBAL_DIR)
+        if meta["global_model_settings"] is not None:
+            # the fitted size and parameters, so that refit() behaves as before saving
+            global_model.settings = GlobalModelSettings.model_validate(
+                meta["global_model_settings"]
+            )
+        candidates = _load_candidates(source, meta)
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{source / _META_FILE} lacks or mistypes the key {exc}.") from exc
+    model.global_model_ = global_model
+    model.candidates_ = candidates
+    model.local_bank_ = candidates.banks_["direct"]
+    model.decisions_ = _read_parquet(source / _DECISIONS_FILE)
+    model.feature_columns_ = list(meta["feature_columns"])
+    model.categorical_columns_ = list(meta["categorical_columns"])
+    model.local_feature_columns_ = list(meta["local_feature_columns"])
+    model.global_uses_entity_ = bool(meta["global_uses_entity"])
+    return model

@@ -1,0 +1,30 @@
+"""Pipeline layer: the daily end-to-end job (``glocal run``) and batch inference.
+
+* :func:`run_pipeline` runs ingest -> features -> train -> bundle -> register -> promote ->
+  predict, skipping every step whose inputs did not change, retraining local models only
+  for entities with new transactions and the global model on its cadence;
+* :func:`predict_batch` scores the latest snapshot with the ``production`` bundle;
+* :class:`WorkspaceLock` keeps two runs from overlapping in one workspace.
+
+It sits directly below the CLI and may use every other layer.
+"""
+
+from __future__ import annotations
+
+from glocal.pipeline.lock import WorkspaceLock
+from glocal.pipeline.predict import PREDICTION_FILE_COLUMNS, BatchPredictions, predict_batch
+from glocal.pipeline.run import PAUSE_VARIABLE, STEPS, run_pipeline
+from glocal.pipeline.summary import RunSummary, StepRecord, render_summary
+
+__all__ = [
+    "PAUSE_VARIABLE",
+    "PREDICTION_FILE_COLUMNS",
+    "STEPS",
+    "BatchPredictions",
+    "RunSummary",
+    "StepRecord",
+    "WorkspaceLock",
+    "predict_batch",
+    "render_summary",
+    "run_pipeline",
+]

@@ -1,0 +1,133 @@
+"""Batch inference: score every entity's latest snapshot with the production bundle.
+
+``predict_batch`` loads the bundle the registry alias ``production`` points to (verifying
+every checksum), scores ``features_latest.parquet`` of the current panel and writes
+``predictions/batch/<date>.parquet`` atomically. Entities the bundle does not know get the
+global model's prediction with ``source = 'global'``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from glocal.config import Settings, Workspace
+from glocal.core.atomic import atomic_path
+from glocal.core.errors import WorkspaceError
+from glocal.features import read_current_panel, read_panel
+from glocal.models import HybridModel
+from glocal.registry import Registry, load_bundle
+
+__all__ = [
+    "PREDICTION_FILE_COLUMNS",
+    "BatchPredictions",
+    "ProductionModel",
+    "load_production",
+    "predict_batch",
+    "score_snapshot",
+    "write_predictions",
+]
+
+PREDICTION_FILE_COLUMNS = (
+    "entity_id",
+    "cutoff",
+    "prediction",
+    "source",
+    "run_id",
+    "global_prediction",
+    "local_prediction",
+)
+"""Columns of every prediction file, in order."""
+
+
+@dataclass(frozen=True)
+class ProductionModel:
+    """The model the ``production`` alias points to, loaded from its verified bundle."""
+
+    run_id: str
+    model: HybridModel
+    manifest: dict[str, Any]
+    bundle: Path
+
+
+@dataclass(frozen=True)
+class BatchPredictions:
+    """A written prediction file and what it holds."""
+
+    path: Path
+    frame: pd.DataFrame
+    run_id: str
+
+
+def load_production(workspace: Workspace, settings: Settings) -> ProductionModel | None:
+    """Return the production model, or ``None`` when nothing was promoted yet.
+
+    Raises:
+        BundleError: The production bundle is missing or fails its checksums.
+
+    """
+    with Registry.open(settings.registry.url, workspace) as registry:
+        run_id = registry.alias("production")
+        if run_id is None:
+            return None
+        bundle = registry.resolve_bundle(run_id)
+    model, manifest = load_bundle(bundle)
+    return ProductionModel(run_id=run_id, model=model, manifest=manifest, bundle=bundle)
+
+
+def score_snapshot(model: HybridModel, snapshot: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Score one snapshot row per entity; return the columns :data:`PREDICTION_FILE_COLUMNS`."""
+    scored = model.predict(snapshot)
+    frame = pd.DataFrame(
+        {
+            "entity_id": snapshot["entity_id"].astype(str).to_numpy(),
+            "cutoff": snapshot["cutoff"].to_numpy(),
+            "prediction": scored["prediction"].to_numpy(),
+            "source": scored["source"].astype(str).to_numpy(),
+            "run_id": run_id,
+            "global_prediction": scored["global_prediction"].to_numpy(),
+            "local_prediction": scored["local_prediction"].to_numpy(),
+        }
+    )
+    return frame.loc[:, list(PREDICTION_FILE_COLUMNS)]
+
+
+def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a prediction frame to ``path`` atomically (Parquet)."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return path
+
+
+def latest_snapshot(workspace: Workspace) -> pd.DataFrame:
+    """Return ``features_latest.parquet`` of the current panel."""
+    return read_panel(read_current_panel(workspace).files.latest)
+
+
+def predict_batch(
+    workspace: Workspace,
+    settings: Settings,
+    date: dt.date | None = None,
+    directory: str = "batch",
+) -> BatchPredictions:
+    """Score the latest snapshot with the production model; write ``<directory>/<date>``.
+
+    Raises:
+        WorkspaceError: No model was promoted to production yet, or there is no panel.
+        BundleError: The production bundle fails its checksums.
+
+    """
+    production = load_production(workspace, settings)
+    if production is None:
+        raise WorkspaceError(
+            f"there is no production model in {workspace.root} yet: run `glocal run` "
+            "first (it trains, registers and promotes one)."
+        )
+    frame = score_snapshot(production.model, latest_snapshot(workspace), production.run_id)
+    day = date or dt.date.today()
+    path = workspace.predictions_dir / directory / f"{day.isoformat()}.parquet"
+    return BatchPredictions(write_predictions(frame, path), frame, production.run_id)

@@ -1,0 +1,299 @@
+"""``run_pipeline``: every step of the daily job, each skipped when its inputs are unchanged.
+
+Steps: ingest -> features -> train (global model if due, local models, selection) ->
+bundle -> register -> promote -> predict. The caller holds the workspace lock
+(:class:`glocal.pipeline.lock.WorkspaceLock`). Every output is published atomically and the
+``production`` alias moves last, in one registry transaction, so a crash or ``kill -9`` at
+any point leaves production on the last complete run; what a killed run leaves behind
+(a temporary bundle directory, an orphan entity state, a registered but unpromoted run) is
+removed or ignored by the next run.
+
+``GLOCAL_TEST_PAUSE_AT=<step>`` makes the run print ``glocal: paused at <step>`` to stderr
+and sleep before that step: a fault-injection hook for the crash tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from glocal.config import Settings, Workspace
+from glocal.core.logging import get_logger
+from glocal.core.progress import StepProgress, step_progress
+from glocal.data import load_clean_transactions
+from glocal.models import HybridModel
+from glocal.models.persistence import load_hybrid
+from glocal.pipeline.fingerprints import entity_fingerprints
+from glocal.pipeline.predict import latest_snapshot, score_snapshot, write_predictions
+from glocal.pipeline.retrain import TrainingOutcome, TrainingPlan, plan_training, train
+from glocal.pipeline.state import (
+    cleanup_orphan_states,
+    read_entity_state,
+    utc_now,
+    write_entity_state,
+)
+from glocal.pipeline.steps import data_step, panel_step
+from glocal.pipeline.summary import RunSummary, StepRecord
+from glocal.pipeline.training import production_split
+from glocal.registry import (
+    BundleMetadata,
+    GlobalVersion,
+    Registry,
+    RunRecord,
+    cleanup_partial_bundles,
+    list_bundles,
+    new_run_id,
+    verify_bundle,
+    write_bundle,
+)
+
+__all__ = ["PAUSE_VARIABLE", "STEPS", "run_pipeline"]
+
+PAUSE_VARIABLE = "GLOCAL_TEST_PAUSE_AT"
+"""Environment variable naming a step to pause at (fault injection in tests)."""
+
+STEPS = ("ingest", "features", "train", "bundle", "register", "promote", "predict")
+"""The steps of a run, in order."""
+
+_log = get_logger(__name__)
+
+
+def _pause_point(step: str) -> None:
+    if os.environ.get(PAUSE_VARIABLE) == step:
+        print(f"glocal: paused at {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
+
+
+class _Steps:
+    """Times each step, records ran/skipped, and advances the progress bar."""
+
+    def __init__(self, summary: RunSummary, progress: StepProgress) -> None:
+        self.summary = summary
+        self.progress = progress
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[dict[str, str]]:
+        _pause_point(name)
+        self.progress.advance(name)
+        outcome = {"status": "ran", "detail": ""}
+        start = time.perf_counter()
+        yield outcome
+        seconds = time.perf_counter() - start
+        record = StepRecord(name, outcome["status"], seconds, outcome["detail"])
+        self.summary.steps.append(record)
+        _log.debug("step %s %s in %.2f s: %s", name, record.status, seconds, record.detail)
+
+
+_Production = tuple[str, Path, dict[str, Any]]
+"""The production run: run id, bundle directory, verified manifest."""
+
+
+def _production(workspace: Workspace, settings: Settings) -> _Production | None:
+    with Registry.open(settings.registry.url, workspace) as registry:
+        run_id = registry.alias("production")
+        if run_id is None:
+            return None
+        bundle = registry.resolve_bundle(run_id)
+    return run_id, bundle, verify_bundle(bundle)
+
+
+def _cleanup(workspace: Workspace) -> None:
+    for path in cleanup_partial_bundles(workspace):
+        _log.info("removed the unfinished bundle %s of a killed run", path.name)
+    finished = {path.name for path in list_bundles(workspace)}
+    for path in cleanup_orphan_states(workspace, finished):
+        _log.info("removed the entity state %s of a killed run", path.name)
+
+
+def _publish(
+    workspace: Workspace,
+    settings: Settings,
+    run_id: str,
+    outcome: TrainingOutcome,
+    metadata: BundleMetadata,
+    steps: _Steps,
+) -> None:
+    with steps.step("bundle") as note:
+        path = write_bundle(workspace, run_id, outcome.model, metadata)
+        note["detail"] = str(path.relative_to(workspace.root))
+    manifest = verify_bundle(path)
+    with steps.step("register") as note, Registry.open(settings.registry.url, workspace) as reg:
+        record = RunRecord.from_manifest(manifest, path, workspace, summary=steps.summary.to_dict())
+        reg.record_run(record, GlobalVersion.from_manifest(manifest), outcome.entity_models)
+        note["detail"] = f"{len(outcome.entity_models):,} entity models"
+    with steps.step("promote") as note, Registry.open(settings.registry.url, workspace) as reg:
+        previous = reg.promote(run_id)
+        note["detail"] = f"production: {previous or 'none'} -> {run_id}"
+    steps.summary.production_run_id = run_id
+
+
+def _train_step(
+    workspace: Workspace,
+    settings: Settings,
+    plan: TrainingPlan,
+    panel: pd.DataFrame,
+    data_version: str,
+    data_end: dt.date,
+    production: _Production | None,
+    run_id: str,
+) -> TrainingOutcome:
+    layout = production_split(panel, settings.split, settings.features.horizon_days)
+    fingerprints = entity_fingerprints(load_clean_transactions(workspace, data_version))
+    previous = None
+    if production is not None:
+        record = production[2]["metrics"].get("pipeline")
+        if record is not None:
+            state = read_entity_state(workspace, production[0], record.get("state_sha256"))
+            previous = (load_hybrid(production[1]), state, record)
+    return train(plan, layout, fingerprints, settings, run_id, utc_now(), data_end, previous)
+
+
+def _predict_step(
+    workspace: Workspace,
+    settings: Settings,
+    production_run_id: str | None,
+    model_source: Callable[[], HybridModel],
+    day: dt.date,
+    steps: _Steps,
+) -> Path | None:
+    with steps.step("predict") as note:
+        if production_run_id is None:
+            note["status"], note["detail"] = "skipped", "no production model"
+            return None
+        snapshot = latest_snapshot(workspace)
+        path = workspace.predictions_dir / "daily" / f"{day.isoformat()}.parquet"
+        if path.is_file():
+            done = pd.read_parquet(path, columns=["entity_id", "cutoff", "run_id"])
+            if (
+                set(done["run_id"]) == {production_run_id}
+                and len(done) == len(snapshot)
+                and done["cutoff"].max() == snapshot["cutoff"].max()
+            ):
+                note["status"], note["detail"] = "skipped", f"{path.name} is current"
+                return path
+        frame = score_snapshot(model_source(), snapshot, production_run_id)
+        write_predictions(frame, path)
+        note["detail"] = f"{len(frame):,} entities -> {path.relative_to(workspace.root)}"
+        return path
+
+
+def run_pipeline(
+    workspace: Workspace,
+    settings: Settings,
+    *,
+    data: Path | None = None,
+    retrain_global: bool = False,
+    prediction_date: dt.date | None = None,
+) -> RunSummary:
+    """Run every step of the pipeline in an initialised, locked workspace.
+
+    Args:
+        workspace: The workspace (initialised; the caller holds its lock).
+        settings: Its settings.
+        data: A transaction file to ingest; ``None`` uses the latest data version, or
+            generated demo data in an empty workspace.
+        retrain_global: Retrain the global model (and re-select everyone) even if not due.
+        prediction_date: Names the daily prediction file; default: today.
+
+    Returns:
+        What ran, what was skipped, counts of entities and timings.
+
+    Raises:
+        GlocalError: Bad input or state; production is left unchanged.
+
+    """
+    summary = RunSummary()
+    _cleanup(workspace)
+    with step_progress("glocal run", total=len(STEPS)) as progress:
+        steps = _Steps(summary, progress)
+        with steps.step("ingest") as note:
+            data_result = data_step(workspace, settings, data)
+            note["status"] = "ran" if data_result.ran else "skipped"
+            note["detail"] = data_result.detail
+        version = data_result.version
+        summary.data_version = version.version
+        data_end = version.date_max.date() + dt.timedelta(days=1)
+        with steps.step("features") as note:
+            panel_result = panel_step(workspace, settings, version)
+            note["status"] = "ran" if panel_result.ran else "skipped"
+            note["detail"] = panel_result.detail
+
+        production = _production(workspace, settings)
+        record = production[2]["metrics"].get("pipeline") if production else None
+        plan = plan_training(record, panel_result.key, settings, data_end, retrain_global)
+        summary.mode, summary.reason = plan.mode, plan.reason
+        summary.production_run_id = production[0] if production else None
+        run_id = new_run_id()
+        outcome: TrainingOutcome | None = None
+        with steps.step("train") as note:
+            if plan.mode == "skip":
+                note["status"], note["detail"] = "skipped", plan.reason
+            else:
+                outcome = _train_step(
+                    workspace,
+                    settings,
+                    plan,
+                    panel_result.load(),
+                    version.version,
+                    data_end,
+                    production,
+                    run_id,
+                )
+                note["detail"] = f"{plan.mode}: {plan.reason}"
+        if outcome is not None:
+            summary.run_id = run_id
+            summary.counts, summary.validation = outcome.counts, outcome.metrics["validation"]
+            _pause_point("state")
+            state_sha = write_entity_state(workspace, run_id, outcome.state)
+            pipeline_record = {
+                "panel_key": panel_result.key,
+                "training_key": plan.training_key,
+                "model_key": plan.model_key,
+                "mode": plan.mode,
+                "reason": plan.reason,
+                "data_end": data_end.isoformat(),
+                "global": outcome.global_info,
+                "state_sha256": state_sha,
+                "counts": outcome.counts,
+            }
+            metadata = BundleMetadata(
+                data_version=version.version,
+                settings=settings,
+                metrics={**outcome.metrics, "pipeline": pipeline_record},
+                parent_run_id=production[0] if production else None,
+                global_version_id=outcome.global_info["version_id"],
+            )
+            _publish(workspace, settings, run_id, outcome, metadata, steps)
+        else:
+            for name in ("bundle", "register", "promote"):
+                with steps.step(name) as note:
+                    note["status"], note["detail"] = "skipped", "no new run"
+            entities = int(record.get("counts", {}).get("entities", 0)) if record else 0
+            summary.counts = {"entities": entities, "carried_forward": entities}
+        trained = outcome.model if outcome is not None else None
+        bundle = production[1] if production else None
+
+        def model_source() -> HybridModel:
+            # the model just trained is bit-identical to its bundle; else read production's
+            if trained is not None:
+                return trained
+            assert bundle is not None
+            return load_hybrid(bundle)
+
+        summary.predictions = _predict_step(
+            workspace,
+            settings,
+            summary.production_run_id,
+            model_source,
+            prediction_date or dt.date.today(),
+            steps,
+        )
+    return summary

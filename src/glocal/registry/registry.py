@@ -1,0 +1,486 @@
+"""The :class:`Registry`: runs, global model versions, per-entity models and aliases.
+
+Every write is one transaction: a run and its 100,000 entity rows are recorded together or
+not at all, and moving an alias (promotion, rollback) is a single row update inside a
+transaction that locks it, so readers see the old or the new run, never a mix.
+
+Examples:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from glocal.config import Workspace
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with Registry.open(None, Workspace(Path(tmp))) as registry:
+    ...         print(registry.alias("production"), len(registry.list_runs()))
+    None 0
+
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from glocal.config import Workspace
+from glocal.core.atomic import write_json_atomic
+from glocal.core.errors import RegistryError, RegistryLookupError
+from glocal.registry.bundles import verify_bundle
+from glocal.registry.engine import (
+    WRITE,
+    create_registry_engine,
+    ensure_schema,
+    safe_url,
+    unavailable,
+)
+from glocal.registry.export import export_payload
+from glocal.registry.records import (
+    ENTITY_MODEL_COLUMNS,
+    GlobalVersion,
+    RunRecord,
+    entity_models_frame,
+)
+from glocal.registry.rows import entity_columns, from_db_time, insert_columns, rows_frame
+from glocal.registry.schema import (
+    SCHEMA_VERSION,
+    alias_history,
+    aliases,
+    global_models,
+    runs,
+)
+from glocal.registry.schema import entity_models as entity_table
+
+__all__ = ["PRODUCTION", "Registry"]
+
+PRODUCTION = "production"
+"""The alias ``glocal predict`` serves."""
+
+_RECENT_RUNS = 5
+_RUN_COLUMNS = (
+    "run_id",
+    "created_at",
+    "status",
+    "data_version",
+    "config_hash",
+    "code_version",
+    "bundle_path",
+    "metrics",
+    "global_version_id",
+    "parent_run_id",
+    "summary",
+)
+_CARD_COLUMNS = [c for c in ENTITY_MODEL_COLUMNS if c != "entity_id"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _summary(entity_frame: pd.DataFrame, given: Mapping[str, Any]) -> dict[str, Any]:
+    counts = entity_frame["decision"].astype(str).value_counts()
+    automatic: dict[str, Any] = {
+        "entities": len(entity_frame),
+        "decisions": {str(k): int(v) for k, v in counts.items()},
+        "carried_forward": int(entity_frame["carried_forward"].astype(bool).sum()),
+    }
+    return {**automatic, **given}
+
+
+class Registry:
+    """The model registry of one workspace (SQLite) or one shared database (PostgreSQL).
+
+    Open it with :meth:`open`; use it as a context manager to release connections.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
+    def __init__(self, engine: Engine, workspace: Workspace) -> None:
+        self._engine = engine
+        self._workspace = workspace
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None, workspace: Workspace) -> Registry:
+        """Connect to the registry at ``url`` (``None``: ``models/registry.db``).
+
+        Creates the tables on first use.
+
+        Raises:
+            RegistryUnavailableError: The database cannot be reached; nothing was written.
+            SchemaVersionError: The registry was written by a glocal with another schema.
+            RegistryError: ``url`` is malformed.
+
+        """
+        engine = create_registry_engine(url, workspace)
+        try:
+            ensure_schema(engine)
+        except DBAPIError as exc:
+            engine.dispose()
+            raise RegistryError(
+                f"cannot prepare the registry at {safe_url(engine.url)}: {exc.orig}"
+            ) from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, workspace)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return safe_url(self._engine.url)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as connection:
+                connection.execution_options(**WRITE)
+                with connection.begin():
+                    yield connection
+        except OperationalError as exc:  # the server went away, the file is locked, ...
+            raise unavailable(self._engine.url, exc) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise unavailable(self._engine.url, exc) from exc
+
+    # -- lookups -------------------------------------------------------------------------
+    def _unknown_run(self, connection: Connection, run_id: str) -> RegistryLookupError:
+        recent = connection.execute(
+            select(runs.c.run_id).order_by(runs.c.created_at.desc()).limit(_RECENT_RUNS)
+        ).scalars()
+        names = ", ".join(recent)
+        if not names:
+            return RegistryLookupError(
+                f"run {run_id!r} is not recorded: the registry has no runs yet. "
+                "Run `glocal run` first."
+            )
+        return RegistryLookupError(
+            f"run {run_id!r} is not recorded in the registry; recent runs: {names}. "
+            "See `glocal registry list` for all of them."
+        )
+
+    def _require_run(self, connection: Connection, run_id: str) -> None:
+        found = connection.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
+        if found is None:
+            raise self._unknown_run(connection, run_id)
+
+    def alias(self, name: str = PRODUCTION) -> str | None:
+        """Return the run id ``name`` points to, or None."""
+        with self._read() as connection:
+            return connection.execute(
+                select(aliases.c.run_id).where(aliases.c.name == name)
+            ).scalar()
+
+    def run(self, run_id: str) -> RunRecord:
+        """Return the record of ``run_id``.
+
+        Raises:
+            RegistryLookupError: Unknown run id (the message lists recent ones).
+
+        """
+        with self._read() as connection:
+            row = connection.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
+            if row is None:
+                raise self._unknown_run(connection, run_id)
+        values = dict(row)
+        values["created_at"] = from_db_time(values["created_at"])
+        return RunRecord(**values)
+
+    def resolve_bundle(self, run_id: str) -> Path:
+        """Return the absolute bundle directory of ``run_id``."""
+        path = Path(self.run(run_id).bundle_path)
+        return path if path.is_absolute() else self._workspace.root / path
+
+    def list_runs(self) -> pd.DataFrame:
+        """Return every run, newest first, with an ``aliases`` column ("production", ...)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(*(runs.c[c] for c in _RUN_COLUMNS)).order_by(
+                    runs.c.created_at.desc(), runs.c.run_id.desc()
+                )
+            ).all()
+            pointers = connection.execute(select(aliases.c.name, aliases.c.run_id)).all()
+        frame = rows_frame(rows, _RUN_COLUMNS)
+        names: dict[str, list[str]] = {}
+        for name, run_id in sorted(pointers):
+            names.setdefault(run_id, []).append(name)
+        frame["aliases"] = [",".join(names.get(r, [])) for r in frame["run_id"]]
+        return frame
+
+    def entity_models(self, run_id: str) -> pd.DataFrame:
+        """Return the per-entity rows of ``run_id`` (ENTITY_MODEL_COLUMNS plus run_id)."""
+        columns = ["run_id", *ENTITY_MODEL_COLUMNS]
+        with self._read() as connection:
+            self._require_run(connection, run_id)
+            rows = connection.execute(
+                select(*(entity_table.c[c] for c in columns))
+                .where(entity_table.c.run_id == run_id)
+                .order_by(entity_table.c.entity_id)
+            ).all()
+        return rows_frame(rows, columns)
+
+    def model_card(self, entity_id: str) -> dict[str, Any]:
+        """Return an entity's current decision under ``production`` and its history.
+
+        Returns:
+            ``entity_id``, ``production_run_id``, ``current`` (the row of the production
+            run, or None), ``latest`` (the row of the newest run) and ``history`` (one row
+            per run, oldest first); times are ISO 8601 strings in UTC.
+
+        Raises:
+            RegistryLookupError: The entity is in no recorded run.
+
+        """
+        entity = str(entity_id)
+        columns = [entity_table.c[c] for c in ["run_id", *_CARD_COLUMNS]]
+        with self._read() as connection:
+            production = connection.execute(
+                select(aliases.c.run_id).where(aliases.c.name == PRODUCTION)
+            ).scalar()
+            rows = (
+                connection.execute(
+                    select(*columns, runs.c.created_at.label("run_created_at"))
+                    .join(runs, runs.c.run_id == entity_table.c.run_id)
+                    .where(entity_table.c.entity_id == entity)
+                    .order_by(runs.c.created_at, runs.c.run_id)
+                )
+                .mappings()
+                .all()
+            )
+        if not rows:
+            raise RegistryLookupError(
+                f"entity {entity!r} is in no recorded run. Check the id (ids are stored as "
+                "text, exactly as in the data) or record a run that includes it."
+            )
+        history = []
+        for row in rows:
+            record = dict(row)
+            for key in ("trained_at", "run_created_at"):
+                moment = from_db_time(record[key])
+                record[key] = None if moment is None else moment.isoformat()
+            history.append(record)
+        current = next((h for h in history if h["run_id"] == production), None)
+        return {
+            "entity_id": entity,
+            "production_run_id": production,
+            "current": current,
+            "latest": history[-1],
+            "history": history,
+        }
+
+    # -- writes --------------------------------------------------------------------------
+    def record_run(
+        self,
+        run: RunRecord,
+        global_version: GlobalVersion | None,
+        entity_models: pd.DataFrame,
+    ) -> None:
+        """Record a run, its global model version and its per-entity rows in ONE transaction.
+
+        A ``global_version`` already recorded (carried forward from an earlier run) is not
+        inserted again.
+
+        Raises:
+            RegistryError: The run id is recorded already, or the entity rows are invalid.
+
+        """
+        columns = entity_columns(entity_models, run.run_id)
+        values = {c: getattr(run, c) for c in _RUN_COLUMNS}
+        values["summary"] = _summary(entity_models, run.summary)
+        try:
+            with self._write() as connection:
+                exists = connection.execute(
+                    select(runs.c.run_id).where(runs.c.run_id == run.run_id)
+                ).first()
+                if exists is not None:
+                    raise RegistryError(
+                        f"run {run.run_id!r} is recorded already; runs are immutable. "
+                        "Record the new run under a new run id."
+                    )
+                connection.execute(runs.insert(), values)
+                if global_version is not None:
+                    known = connection.execute(
+                        select(func.count())
+                        .select_from(global_models)
+                        .where(global_models.c.version_id == global_version.version_id)
+                    ).scalar()
+                    if not known:
+                        connection.execute(global_models.insert(), vars(global_version))
+                insert_columns(connection, entity_table, columns)
+        except IntegrityError as exc:
+            raise RegistryError(
+                f"cannot record run {run.run_id!r}: {exc.orig}. Nothing was recorded."
+            ) from exc
+
+    def record_bundle(
+        self,
+        path: str | Path,
+        entity_models: pd.DataFrame | None = None,
+        *,
+        summary: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """Verify a bundle and record its run, global model and entity rows.
+
+        Args:
+            path: The bundle directory (from :func:`write_bundle`).
+            entity_models: Per-entity rows; ``None`` builds them from the bundle's
+                ``decisions.parquet`` (trained at the run's time, none carried forward).
+            summary: Extra JSON summary of the run.
+
+        Returns:
+            The :class:`RunRecord` as stored (its summary includes the decision counts).
+
+        """
+        manifest = verify_bundle(path)
+        run = RunRecord.from_manifest(manifest, path, self._workspace, summary=summary)
+        version = GlobalVersion.from_manifest(manifest)
+        if entity_models is None:
+            decisions = pd.read_parquet(Path(path) / "decisions.parquet")
+            entity_models = entity_models_frame(
+                decisions, trained_at=run.created_at, global_version_id=version.version_id
+            )
+        self.record_run(run, version, entity_models)
+        return self.run(run.run_id)
+
+    def promote(self, run_id: str, alias: str = PRODUCTION) -> str | None:
+        """Point ``alias`` at ``run_id`` atomically; return the run it pointed to before.
+
+        Raises:
+            RegistryLookupError: Unknown run id (the message lists recent ones).
+
+        """
+        with self._write() as connection:
+            self._require_run(connection, run_id)
+            current: str | None = connection.execute(
+                select(aliases.c.run_id).where(aliases.c.name == alias).with_for_update()
+            ).scalar()
+            if current == run_id:
+                return run_id
+            now = _now()
+            if current is None:
+                connection.execute(
+                    aliases.insert(),
+                    {"name": alias, "run_id": run_id, "previous_run_id": None, "updated_at": now},
+                )
+            else:
+                connection.execute(
+                    aliases.update()
+                    .where(aliases.c.name == alias)
+                    .values(run_id=run_id, previous_run_id=current, updated_at=now)
+                )
+            connection.execute(
+                alias_history.insert(),
+                {
+                    "name": alias,
+                    "action": "promote",
+                    "run_id": run_id,
+                    "previous_run_id": current,
+                    "changed_at": now,
+                },
+            )
+        return current
+
+    def rollback(self, alias: str = PRODUCTION) -> str:
+        """Point ``alias`` back at the run it pointed to before; return that run id.
+
+        Repeated rollbacks walk further back through the promotions.
+
+        Raises:
+            RegistryLookupError: ``alias`` points to no run.
+            RegistryError: There is no earlier run to go back to.
+
+        """
+        with self._write() as connection:
+            row = connection.execute(
+                select(aliases.c.run_id, aliases.c.previous_run_id)
+                .where(aliases.c.name == alias)
+                .with_for_update()
+            ).first()
+            if row is None:
+                raise RegistryLookupError(
+                    f"alias {alias!r} points to no run, so there is nothing to roll back. "
+                    "Promote a run with `glocal registry promote RUN`."
+                )
+            current, target = row
+            if target is None:
+                raise RegistryError(
+                    f"alias {alias!r} points to run {current!r}, the first run it was given; "
+                    "there is no earlier run to roll back to."
+                )
+            # the alias' state when it last moved to `target`: its previous run then
+            earlier = connection.execute(
+                select(alias_history.c.previous_run_id)
+                .where(alias_history.c.name == alias, alias_history.c.run_id == target)
+                .order_by(alias_history.c.id.desc())
+                .limit(1)
+            ).scalar()
+            now = _now()
+            connection.execute(
+                aliases.update()
+                .where(aliases.c.name == alias)
+                .values(run_id=target, previous_run_id=earlier, updated_at=now)
+            )
+            connection.execute(
+                alias_history.insert(),
+                {
+                    "name": alias,
+                    "action": "rollback",
+                    "run_id": target,
+                    "previous_run_id": earlier,
+                    "changed_at": now,
+                },
+            )
+        return str(target)
+
+    def export_json(self, path: str | Path | None = None) -> Path:
+        """Write every entity's model summary of the production run as JSON.
+
+        Uses the newest run when no run is promoted. The file (default
+        ``models/registry.json``) is written atomically.
+
+        Raises:
+            RegistryLookupError: No run is recorded.
+
+        """
+        target = Path(path) if path is not None else self._workspace.models_dir / "registry.json"
+        production = self.alias(PRODUCTION)
+        run_id = production
+        if run_id is None:
+            with self._read() as connection:
+                run_id = connection.execute(
+                    select(runs.c.run_id).order_by(runs.c.created_at.desc()).limit(1)
+                ).scalar()
+        if run_id is None:
+            raise RegistryLookupError(
+                "the registry has no runs to export yet; run `glocal run` first."
+            )
+        payload = export_payload(
+            self.entity_models(run_id), run_id, PRODUCTION if production else None, _now()
+        )
+        write_json_atomic(target, payload)
+        return target

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from glocal.cli.main import main
+from glocal.config import Settings, Workspace
+from glocal.config.models import GlobalModelSettings
+from glocal.data.synthetic import make_synthetic_panel
+from glocal.models import HybridModel
+from glocal.registry import BundleMetadata, Registry, write_bundle
+from tests.models.conftest import time_split
+
+Fitted = tuple[HybridModel, pd.DataFrame]
+
+
+@pytest.fixture(scope="module")
+def fitted_model() -> Fitted:
+    panel, _ = make_synthetic_panel(30, 20, 3, heterogeneity=1.0, noise=0.3, seed=4)
+    train, validation, test = time_split(panel)
+    settings = GlobalModelSettings(params={"n_estimators": 20}, entity_feature=False)
+    return HybridModel(global_model=settings, seed=0).fit(train, validation), test
+
+
+@pytest.fixture
+def two_runs(workspace: Workspace, fitted_model: Fitted) -> Workspace:
+    model = fitted_model[0]
+    with Registry.open(None, workspace) as registry:
+        for run_id in ("run-a", "run-b"):
+            path = write_bundle(workspace, run_id, model, BundleMetadata("v1", Settings()))
+            registry.record_bundle(path)
+    return workspace
+
+
+def _ws(workspace: Workspace) -> list[str]:
+    return ["--workspace", str(workspace.root)]
+
+
+def test_registry_group_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["registry", "--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("list", "show", "promote", "rollback", "export"):
+        assert command in out
+
+
+def test_list_marks_production(two_runs: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["registry", "promote", "run-a", *_ws(two_runs)]) == 0
+    assert "production -> run-a" in capsys.readouterr().out
+    assert main(["registry", "list", *_ws(two_runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line for line in lines if "production" in line]
+    assert len(marked) == 1 and "run-a" in marked[0]
+    assert any("run-b" in line for line in lines)
+
+
+def test_promote_rollback_and_unknown_run(
+    two_runs: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["registry", "promote", "run-a", *_ws(two_runs)]) == 0
+    assert main(["registry", "promote", "run-b", *_ws(two_runs)]) == 0
+    assert main(["registry", "rollback", *_ws(two_runs)]) == 0
+    assert "production -> run-a (rolled back)" in capsys.readouterr().out
+    assert main(["registry", "promote", "run-zzz", *_ws(two_runs)]) == 2
+    err = capsys.readouterr().err
+    assert "run-zzz" in err and "run-b" in err and "Traceback" not in err
+
+
+def test_show_entity_card(
+    two_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["registry", "promote", "run-b", *_ws(two_runs)])
+    capsys.readouterr()
+    entity = str(fitted_model[0].decisions_["entity_id"].iloc[0])
+    assert main(["registry", "show", entity, *_ws(two_runs)]) == 0
+    out = capsys.readouterr().out
+    assert f"Entity {entity}" in out and "run-a" in out and "run-b" in out
+    assert main(["registry", "show", "ghost", *_ws(two_runs)]) == 2
+    assert "ghost" in capsys.readouterr().err
+
+
+def test_export_json(
+    two_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["registry", "promote", "run-a", *_ws(two_runs)])
+    assert main(["registry", "export", "--json", *_ws(two_runs)]) == 0
+    payload = json.loads((two_runs.models_dir / "registry.json").read_text())
+    decisions = fitted_model[0].decisions_
+    assert payload["run_id"] == "run-a"
+    assert {m["customer_id"] for m in payload["models"]} == set(decisions["entity_id"])
+    model = payload["models"][0]
+    assert set(model) >= {"customer_id", "last_trained", "performance"}
+    assert set(model["performance"]) >= {"val_mse_global", "val_mse_local", "decision"}
+    assert main(["registry", "export", *_ws(two_runs)]) == 2  # the format must be named
+
+
+def test_unreachable_registry_exits_2_and_writes_nothing(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLOCAL_REGISTRY__URL", "postgresql+psycopg://nobody@127.0.0.1:1/x")
+    models_before = sorted(workspace.models_dir.rglob("*"))
+    assert main(["registry", "list", *_ws(workspace)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the registry" in err and "Traceback" not in err
+    assert sorted(workspace.models_dir.rglob("*")) == models_before
+    assert not (workspace.models_dir / "registry.db").exists()
+
+
+def test_empty_registry_lists_nothing(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["registry", "list", *_ws(workspace)]) == 0
+    assert "No runs recorded yet" in capsys.readouterr().out
+    assert Path(workspace.models_dir / "registry.db").exists()

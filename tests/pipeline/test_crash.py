@@ -1,0 +1,116 @@
+"""Kill a real `glocal run` subprocess with SIGKILL at many points; production must survive."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from glocal.config import Workspace
+from glocal.pipeline import PAUSE_VARIABLE, RunSummary, run_pipeline
+from glocal.registry import Registry, list_bundles, verify_bundle
+from tests.pipeline.conftest import append_orders
+
+Run = tuple[Workspace, RunSummary, Path]
+
+_PAUSES = ("train", "state", "bundle", "register", "promote", "predict")
+
+
+def _start(root: Path, data: Path, pause: str | None) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    env.pop(PAUSE_VARIABLE, None)
+    if pause is not None:
+        env[PAUSE_VARIABLE] = pause
+    return subprocess.Popen(
+        [sys.executable, "-m", "glocal", "run", "-w", str(root), "--data", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for_pause(process: subprocess.Popen[str], timeout: float = 120) -> None:
+    assert process.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if selector.select(timeout=1) and "glocal: paused at" in process.stderr.readline():
+            return
+        assert process.poll() is None, "the run ended before reaching its pause point"
+    raise AssertionError("the run never reached its pause point")
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _check_production(workspace: Workspace, allowed: set[str]) -> str:
+    with Registry.open(None, workspace) as registry:
+        production = registry.alias("production")
+        assert production in allowed
+        verify_bundle(registry.resolve_bundle(production))
+    return production
+
+
+def _run_after_crash(workspace: Workspace, data: Path) -> None:
+    summary = run_pipeline(workspace, workspace.settings(), data=data)
+    assert summary.production_run_id is not None
+    _check_production(workspace, {summary.production_run_id})
+    leftovers = list((workspace.models_dir / "bundles").glob(".*.tmp"))
+    assert leftovers == []
+    finished = {path.name for path in list_bundles(workspace)}
+    states = {path.name for path in (workspace.models_dir / "pipeline").iterdir()}
+    assert states <= finished
+
+
+def _new_day(workspace: Workspace, data: Path) -> Path:
+    return append_orders(data, data.parent / "day2.parquet", [14354, 14677, 12591])
+
+
+@pytest.mark.parametrize("pause", ["promote"])
+def test_kill_between_register_and_promote(after_first_run: Run, pause: str) -> None:
+    workspace, first, data = after_first_run
+    assert first.run_id is not None
+    day2 = _new_day(workspace, data)
+    process = _start(workspace.root, day2, pause)
+    _wait_for_pause(process)
+    _kill(process)
+    _check_production(workspace, {first.run_id})
+    _run_after_crash(workspace, day2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pause", _PAUSES)
+def test_kill_at_every_step(after_first_run: Run, pause: str) -> None:
+    workspace, first, data = after_first_run
+    assert first.run_id is not None
+    day2 = _new_day(workspace, data)
+    process = _start(workspace.root, day2, pause)
+    _wait_for_pause(process)
+    _kill(process)
+    finished = {path.name for path in list_bundles(workspace)}
+    _check_production(workspace, {first.run_id, *finished})
+    _run_after_crash(workspace, day2)
+
+
+@pytest.mark.slow
+def test_kill_after_increasing_delays(after_first_run: Run) -> None:
+    workspace, first, data = after_first_run
+    assert first.run_id is not None
+    day2 = _new_day(workspace, data)
+    for delay in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        process = _start(workspace.root, day2, None)
+        time.sleep(delay)
+        _kill(process)
+        finished = {path.name for path in list_bundles(workspace)}
+        _check_production(workspace, {first.run_id, *finished})
+    _run_after_crash(workspace, day2)

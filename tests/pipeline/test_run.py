@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from glocal.config import Workspace
+from glocal.models.persistence import load_hybrid
+from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, run_pipeline
+from glocal.registry import Registry, verify_bundle
+from tests.pipeline.conftest import append_orders
+
+Run = tuple[Workspace, RunSummary, Path]
+
+
+def _production(workspace: Workspace) -> str | None:
+    with Registry.open(None, workspace) as registry:
+        return registry.alias("production")
+
+
+def _bundle(workspace: Workspace, run_id: str) -> Path:
+    with Registry.open(None, workspace) as registry:
+        return registry.resolve_bundle(run_id)
+
+
+def _customers(workspace: Workspace, count: int) -> list[str]:
+    model = load_hybrid(_bundle(workspace, _production(workspace) or ""))
+    decided = model.decisions_
+    return sorted(decided.loc[decided["n_train"] >= 8, "entity_id"].astype(str))[:count]
+
+
+def test_first_run_registers_promotes_and_predicts(first_run: Run) -> None:
+    workspace, summary, _ = first_run
+    assert summary.mode == "full"
+    assert summary.run_id is not None
+    assert _production(workspace) == summary.run_id
+    verify_bundle(_bundle(workspace, summary.run_id))
+    assert summary.counts["newly_seen"] == summary.counts["retrained"] > 100
+    assert summary.counts["carried_forward"] == 0
+    assert {s.name: s.status for s in summary.steps} == dict.fromkeys(
+        ("ingest", "features", "train", "bundle", "register", "promote", "predict"), "ran"
+    )
+    predictions = pd.read_parquet(summary.predictions)
+    assert tuple(predictions.columns) == PREDICTION_FILE_COLUMNS
+    assert set(predictions["run_id"]) == {summary.run_id}
+    assert predictions["prediction"].notna().all()
+    assert summary.validation["hybrid_mse"] <= summary.validation["global_mse"]
+
+
+def test_second_run_with_unchanged_data_skips_training(after_first_run: Run) -> None:
+    workspace, first, data = after_first_run
+    start = time.perf_counter()
+    summary = run_pipeline(workspace, workspace.settings(), data=data)
+    elapsed = time.perf_counter() - start
+    assert summary.mode == "skip"
+    assert summary.run_id is None
+    status = {s.name: s.status for s in summary.steps}
+    assert all(value == "skipped" for value in status.values()), status
+    assert _production(workspace) == first.run_id
+    assert elapsed < 3.0
+
+
+def test_new_orders_retrain_only_those_entities(after_first_run: Run) -> None:
+    workspace, first, data = after_first_run
+    assert first.run_id is not None
+    changed = _customers(workspace, 4)
+    updated = append_orders(
+        data, data.parent / "day2.parquet", [int(c) for c in changed], new_customers=(99001,)
+    )
+    before = load_hybrid(_bundle(workspace, first.run_id))
+
+    summary = run_pipeline(workspace, workspace.settings(), data=updated)
+
+    assert summary.mode == "incremental", summary.reason
+    assert summary.counts["retrained"] == 5
+    assert summary.counts["newly_seen"] == 1
+    assert summary.counts["carried_forward"] == first.counts["retrained"] - 4
+    assert _production(workspace) == summary.run_id
+    after = load_hybrid(_bundle(workspace, summary.run_id or ""))
+    for kind, bank in before.candidates_.banks_.items():
+        old, new = bank.to_frame(), after.candidates_.banks_[kind].to_frame()
+        kept_old = old[~old["entity_id"].isin(changed)].reset_index(drop=True)
+        kept_new = new[new["entity_id"].isin(kept_old["entity_id"])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept_old, kept_new, check_exact=True)
+    for kind, correction in before.candidates_.corrections_.items():
+        old, new = correction.to_frame(), after.candidates_.corrections_[kind].to_frame()
+        kept_old = old[~old["entity_id"].isin(changed)].reset_index(drop=True)
+        kept_new = new[new["entity_id"].isin(kept_old["entity_id"])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept_old, kept_new, check_exact=True)
+    old_decisions = before.decisions_[~before.decisions_["entity_id"].isin(changed)]
+    new_decisions = after.decisions_[after.decisions_["entity_id"].isin(old_decisions["entity_id"])]
+    pd.testing.assert_frame_equal(
+        old_decisions.reset_index(drop=True), new_decisions.reset_index(drop=True), check_exact=True
+    )
+    # the global model is carried forward: same trees, same lineage id
+    assert after.global_model_.booster_.model_to_string() == (
+        before.global_model_.booster_.model_to_string()
+    )
+    with Registry.open(None, workspace) as registry:
+        rows = registry.entity_models(summary.run_id or "")
+    assert set(rows["global_version_id"]) == {f"gm-{first.run_id}"}
+    retrained_rows = rows[~rows["carried_forward"]]
+    assert set(retrained_rows["entity_id"]) <= {*changed, "99001"}
+
+
+def test_retrain_global_retrains_everyone(after_first_run: Run) -> None:
+    workspace, first, data = after_first_run
+    summary = run_pipeline(workspace, workspace.settings(), data=data, retrain_global=True)
+    assert summary.mode == "full"
+    assert summary.counts["retrained"] == first.counts["retrained"]
+    assert summary.counts["carried_forward"] == 0
+    assert _production(workspace) == summary.run_id != first.run_id
+
+
+def test_global_model_retrained_when_data_advances_past_cadence(after_first_run: Run) -> None:
+    workspace, _, data = after_first_run
+    changed = _customers(workspace, 2)
+    later = append_orders(
+        data, data.parent / "later.parquet", [int(c) for c in changed], days_later=10
+    )
+    summary = run_pipeline(workspace, workspace.settings(), data=later)
+    assert summary.mode == "full"
+    assert "10 days old" in summary.reason
+    assert summary.counts["carried_forward"] == 0
+
+
+def test_missing_data_file_leaves_production_unchanged(after_first_run: Run) -> None:
+    from glocal.core.errors import DataFileError
+
+    workspace, first, _ = after_first_run
+    with pytest.raises(DataFileError, match="does not exist"):
+        run_pipeline(workspace, workspace.settings(), data=workspace.root / "nope.csv")
+    assert _production(workspace) == first.run_id
