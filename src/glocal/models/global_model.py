@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,6 +65,23 @@ _ITERATION_ALIASES = (
     "num_boost_round",
     "max_iter",
 )
+
+
+_PREDICT_THREADS = max(1, os.cpu_count() or 1)
+"""Prediction is embarrassingly parallel over rows; training stays on ``n_jobs``."""
+
+
+def _level_codes(values: pd.Series, levels: pd.Index) -> npt.NDArray[np.intp]:
+    """Return the position of each value's string form in ``levels``; -1 if absent or missing."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # map the few categories, then gather: no per-row string work
+        mapping = levels.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, mapping[codes], -1)
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values):
+        return levels.get_indexer(pd.Index(values))
+    labels = values.astype(object)
+    return levels.get_indexer(pd.Index(labels.where(labels.isna(), labels.astype(str))))
 
 
 def _as_levels(series: pd.Series, levels: list[str]) -> pd.Series:
@@ -110,6 +128,27 @@ class GlobalModel:
                 design[column] = codes.where(codes >= 0, np.nan)
             design = design.fillna(self.fill_values_)
         return design
+
+    def _lightgbm_matrix(self, frame: pd.DataFrame) -> FloatArray:
+        """Return the float design matrix LightGBM predicts from, without a pandas copy.
+
+        Categories become their codes in the training levels (missing or unseen: NaN),
+        exactly what LightGBM derives from the pandas categoricals it was trained on.
+        """
+        check_columns(frame, self.feature_columns_, "prediction")
+        matrix = np.empty((len(frame), len(self.feature_columns_)), dtype=np.float64)
+        for position, column in enumerate(self.feature_columns_):
+            values = frame[column]
+            if column in self.categories_:
+                codes = _level_codes(values, pd.Index(self.categories_[column]))
+                matrix[:, position] = np.where(codes >= 0, codes, np.nan)
+            elif values.dtype == np.float64:
+                matrix[:, position] = values.to_numpy()
+            else:
+                matrix[:, position] = pd.to_numeric(values, errors="raise").to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+        return matrix
 
     def _prepare(
         self,
@@ -229,11 +268,10 @@ class GlobalModel:
     def predict(self, frame: pd.DataFrame) -> FloatArray:
         """Predict every row of ``frame`` (it needs the fitted feature columns)."""
         self._check_fitted()
-        design = self._design(frame)
         if self.estimator_name_ == LIGHTGBM:
-            raw = self.booster_.predict(design)
+            raw = self.booster_.predict(self._lightgbm_matrix(frame), num_threads=_PREDICT_THREADS)
         else:
-            raw = self.estimator_.predict(design)
+            raw = self.estimator_.predict(self._design(frame))
         return np.asarray(raw, dtype=np.float64).reshape(len(frame))
 
     # -- persistence -------------------------------------------------------------------

@@ -303,14 +303,15 @@ class HybridModel:
         decisions = self.decisions_
         local = np.full(len(frame), np.nan)
         names, unique_names = pd.factorize(decisions["candidate"])
-        kinds = np.array([str(n).split("+")[0] for n in unique_names] + [""], dtype=object)
-        kind_of_entity = kinds[names]  # code -1 (no candidate) picks the trailing ""
+        kind_names = sorted({str(n).split("+")[0] for n in unique_names})
+        kind_index = {kind: code for code, kind in enumerate(kind_names)}
+        # integer kind per candidate name; the trailing -1 is picked by code -1 (no candidate)
+        kinds = np.array([kind_index[str(n).split("+")[0]] for n in unique_names] + [-1])
+        kind_of_entity = kinds[names]
         entity_ids = pd.Index(decisions[ENTITY_COLUMN])
-        row_kind = np.full(len(frame), "", dtype=object)
-        known = position >= 0
-        row_kind[known] = kind_of_entity[position[known]]
-        for kind in sorted(set(kinds[:-1])):
-            rows = np.flatnonzero(row_kind == kind)
+        row_kind = np.where(position >= 0, kind_of_entity[position], -1)
+        for kind_code, kind in enumerate(kind_names):
+            rows = np.flatnonzero(row_kind == kind_code)
             if len(rows) == 0:
                 continue
             entity = position[rows]
