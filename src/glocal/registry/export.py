@@ -18,20 +18,12 @@ from typing import Any
 
 import pandas as pd
 
+from glocal.models import DECISION_COLUMNS
 from glocal.registry.manifest import jsonable
 
 __all__ = ["PERFORMANCE_COLUMNS", "export_payload"]
 
-PERFORMANCE_COLUMNS = (
-    "decision",
-    "candidate",
-    "weight",
-    "reason",
-    "n_train",
-    "n_val",
-    "val_mse_global",
-    "val_mse_local",
-)
+PERFORMANCE_COLUMNS = DECISION_COLUMNS[1 : DECISION_COLUMNS.index("p_value")]
 """Per-entity fields under ``performance`` in the export."""
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from glocal.config import Workspace
 from glocal.core.errors import RegistryError
+from glocal.models import DECISION_COLUMNS
 from glocal.registry.manifest import code_version_string
 
 __all__ = [
@@ -25,15 +26,7 @@ __all__ = [
 ]
 
 ENTITY_MODEL_COLUMNS = (
-    "entity_id",
-    "decision",
-    "candidate",
-    "weight",
-    "reason",
-    "n_train",
-    "n_val",
-    "val_mse_global",
-    "val_mse_local",
+    *DECISION_COLUMNS[: DECISION_COLUMNS.index("p_value")],
     "trained_at",
     "global_version_id",
     "carried_forward",
