@@ -37,6 +37,7 @@ import pandas as pd
 
 from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
+from glocal.core.records import read_versioned_json
 from glocal.models.candidates import CandidateSet
 from glocal.models.corrections import ShrunkCorrection
 from glocal.models.global_model import GlobalModel
@@ -133,24 +134,17 @@ def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
 
 
 def _read_meta(source: Path) -> dict[str, Any]:
-    path = source / _META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(
+    meta = read_versioned_json(
+        source / _META_FILE,
+        format_name=_FORMAT,
+        max_version=HYBRID_FORMAT_VERSION,
+        error=ModelError,
+        missing=(
             f"{source} is not a saved hybrid model: {_META_FILE} is missing. "
             "Save one with glocal.models.persistence.save_hybrid."
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise ModelError(f"{path} is not a glocal hybrid model description.")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > HYBRID_FORMAT_VERSION:
-        raise ModelError(
-            f"{path} has format version {version}, but this glocal reads versions up to "
-            f"{HYBRID_FORMAT_VERSION}. Upgrade glocal to load it."
-        )
+        ),
+        what="hybrid model description",
+    )
     return meta
 
 

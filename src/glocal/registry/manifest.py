@@ -8,7 +8,6 @@ the run: data version, config hash, code version, metrics and lineage.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import subprocess
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ import numpy as np
 import glocal
 from glocal.core.errors import BundleError
 from glocal.core.hashing import hash_file
+from glocal.core.records import read_versioned_json
 
 __all__ = [
     "BUNDLE_FORMAT_VERSION",
@@ -114,23 +114,17 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
 
     """
     path = bundle / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(
+    manifest = read_versioned_json(
+        path,
+        format_name=BUNDLE_FORMAT,
+        max_version=BUNDLE_FORMAT_VERSION,
+        error=BundleError,
+        missing=(
             f"{bundle} is not a complete bundle: {MANIFEST_FILE} is missing (a killed run "
             "leaves such directories; `cleanup_partial_bundles` removes them)."
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{path} is not a glocal bundle manifest.")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > BUNDLE_FORMAT_VERSION:
-        raise BundleError(
-            f"bundle {bundle} has format version {version}; this glocal "
-            f"{glocal.__version__} reads versions up to {BUNDLE_FORMAT_VERSION}. Upgrade glocal."
-        )
+        ),
+        what="bundle manifest",
+    )
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{path} lists no files; the manifest is damaged.")
