@@ -92,6 +92,33 @@ def _summary(entity_frame: pd.DataFrame, given: Mapping[str, Any]) -> dict[str, 
     return {**automatic, **given}
 
 
+def _move_alias(
+    connection: Connection, alias: str, run_id: str, *, previous: str | None, action: str
+) -> None:
+    """Point ``alias`` at ``run_id`` (remembering ``previous``) and log it in the history."""
+    now = _now()
+    moved = connection.execute(
+        aliases.update()
+        .where(aliases.c.name == alias)
+        .values(run_id=run_id, previous_run_id=previous, updated_at=now)
+    )
+    if moved.rowcount == 0:
+        connection.execute(
+            aliases.insert(),
+            {"name": alias, "run_id": run_id, "previous_run_id": previous, "updated_at": now},
+        )
+    connection.execute(
+        alias_history.insert(),
+        {
+            "name": alias,
+            "action": action,
+            "run_id": run_id,
+            "previous_run_id": previous,
+            "changed_at": now,
+        },
+    )
+
+
 class Registry:
     """The model registry of one workspace (SQLite) or one shared database (PostgreSQL).
 
@@ -381,28 +408,7 @@ class Registry:
             ).scalar()
             if current == run_id:
                 return run_id
-            now = _now()
-            if current is None:
-                connection.execute(
-                    aliases.insert(),
-                    {"name": alias, "run_id": run_id, "previous_run_id": None, "updated_at": now},
-                )
-            else:
-                connection.execute(
-                    aliases.update()
-                    .where(aliases.c.name == alias)
-                    .values(run_id=run_id, previous_run_id=current, updated_at=now)
-                )
-            connection.execute(
-                alias_history.insert(),
-                {
-                    "name": alias,
-                    "action": "promote",
-                    "run_id": run_id,
-                    "previous_run_id": current,
-                    "changed_at": now,
-                },
-            )
+            _move_alias(connection, alias, run_id, previous=current, action="promote")
         return current
 
     def rollback(self, alias: str = PRODUCTION) -> str:
@@ -439,22 +445,7 @@ class Registry:
                 .order_by(alias_history.c.id.desc())
                 .limit(1)
             ).scalar()
-            now = _now()
-            connection.execute(
-                aliases.update()
-                .where(aliases.c.name == alias)
-                .values(run_id=target, previous_run_id=earlier, updated_at=now)
-            )
-            connection.execute(
-                alias_history.insert(),
-                {
-                    "name": alias,
-                    "action": "rollback",
-                    "run_id": target,
-                    "previous_run_id": earlier,
-                    "changed_at": now,
-                },
-            )
+            _move_alias(connection, alias, target, previous=earlier, action="rollback")
         return str(target)
 
     def export_json(self, path: str | Path | None = None) -> Path:
