@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from glocal.config import Workspace
+from glocal.features import read_current_panel, read_panel
 from glocal.pipeline import PREDICTION_FILE_COLUMNS, run_pipeline
+from glocal.registry import Registry, load_bundle
 
 
 @pytest.mark.slow
@@ -24,3 +27,13 @@ def test_real_data_first_and_second_run(real_data_path: Path, tmp_path: Path) ->
     second = run_pipeline(workspace, workspace.settings(), data=real_data_path)
     assert second.mode == "skip"
     assert second.total_seconds < 2.0
+    # the whole real panel is a batch large enough for the compiled trees: same numbers
+    with Registry.open(None, workspace) as registry:
+        run_id = registry.alias("production")
+        assert run_id is not None
+        model, _ = load_bundle(registry.resolve_bundle(run_id))
+    panel = read_panel(read_current_panel(workspace).files.panel)
+    global_model = model.global_model_
+    assert global_model.compiled_forest() is not None
+    expected = global_model.booster_.predict(global_model._lightgbm_matrix(panel))
+    np.testing.assert_array_equal(global_model.predict(panel, engine="compiled"), expected)

@@ -1,0 +1,103 @@
+"""The Numba kernel behind :class:`glocal.models.forest.CompiledForest`.
+
+Kept in its own module so Numba is imported, and the kernel compiled (or read from
+Numba's on-disk cache), only when a large batch is scored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+Ints = npt.NDArray[np.int32]
+Floats = npt.NDArray[np.float64]
+
+_CATEGORICAL = 1
+_DEFAULT_LEFT = 2
+_MISSING_ZERO = 1
+_MISSING_NAN = 2
+_MAX_CATEGORY = 2**31
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_node(
+    value: float,
+    node: int,
+    threshold: Floats,
+    decision: npt.NDArray[np.int8],
+    left: Ints,
+    right: Ints,
+    cat_start: Ints,
+    cat_words: Ints,
+    cat_bits: npt.NDArray[np.uint32],
+    zero: float,
+) -> int:
+    kind = decision[node]
+    if kind & _CATEGORICAL:
+        if math.isnan(value) or value <= -1.0 or value >= _MAX_CATEGORY:
+            return int(right[node])
+        category = int(value)
+        word = category >> 5
+        if word < cat_words[node] and (cat_bits[cat_start[node] + word] >> (category & 31)) & 1:
+            return int(left[node])
+        return int(right[node])
+    missing = (kind >> 2) & 3
+    if math.isnan(value):
+        if missing == _MISSING_NAN:
+            return int(left[node] if kind & _DEFAULT_LEFT else right[node])
+        value = 0.0
+    elif -zero <= value <= zero:
+        value = 0.0
+    if missing == _MISSING_ZERO and value == 0.0:
+        return int(left[node] if kind & _DEFAULT_LEFT else right[node])
+    return int(left[node] if value <= threshold[node] else right[node])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def predict_forest(
+    data: Floats,
+    roots: Ints,
+    feature: Ints,
+    threshold: Floats,
+    decision: npt.NDArray[np.int8],
+    left: Ints,
+    right: Ints,
+    cat_start: Ints,
+    cat_words: Ints,
+    cat_bits: npt.NDArray[np.uint32],
+    leaf_value: Floats,
+    zero: float,
+    block: int,
+    out: Floats,
+) -> None:
+    """Add every tree's leaf output to ``out`` for every row of ``data``.
+
+    Rows are processed in blocks (in parallel); within a block, tree by tree, so the
+    trees' nodes stay in cache while the block's rows pass through them.
+    """
+    n_rows = data.shape[0]
+    n_blocks = (n_rows + block - 1) // block
+    for b in numba.prange(n_blocks):
+        start = b * block
+        stop = min(start + block, n_rows)
+        for tree in range(roots.shape[0]):
+            root = roots[tree]
+            for row in range(start, stop):
+                node = root
+                while node >= 0:
+                    node = _next_node(
+                        data[row, feature[node]],
+                        node,
+                        threshold,
+                        decision,
+                        left,
+                        right,
+                        cat_start,
+                        cat_words,
+                        cat_bits,
+                        zero,
+                    )
+                out[row] += leaf_value[~node]
