@@ -56,6 +56,25 @@ def test_list_marks_production(two_runs: Workspace, capsys: pytest.CaptureFixtur
     assert any("run-b" in line for line in lines)
 
 
+def test_list_and_show_print_whole_run_ids(
+    workspace: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, test = fitted_model
+    run_ids = ["20261130T073709Z-402abc", "20261201T060000Z-9f00aa"]
+    with Registry.open(None, workspace) as registry:
+        for run_id in run_ids:
+            metadata = BundleMetadata("cc895d160023", Settings(), parent_run_id=run_ids[0])
+            registry.record_bundle(write_bundle(workspace, run_id, model, metadata))
+    assert main(["registry", "promote", run_ids[1], *_ws(workspace)]) == 0
+    capsys.readouterr()
+    entity = str(test["entity_id"].iloc[0])
+    for command in (["list"], ["show", entity]):
+        assert main(["registry", *command, *_ws(workspace)]) == 0
+        out = capsys.readouterr().out
+        for run_id in run_ids:
+            assert run_id in out, f"`glocal registry {command[0]}` cut {run_id}:\n{out}"
+
+
 def test_promote_rollback_and_unknown_run(
     two_runs: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:

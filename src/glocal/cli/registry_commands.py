@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
@@ -27,6 +28,16 @@ def _open(workspace: Path) -> Registry:
     return Registry.open(settings.registry.url, ws)
 
 
+_ID_COLUMNS = frozenset({"run", "parent", "data version"})
+
+
+def _compact(value: float | None) -> str:
+    """Format an error for a narrow column: 14,120 or 26.3M."""
+    if value is None:
+        return ""
+    return f"{value / 1e6:,.1f}M" if abs(value) >= 1e6 else f"{value:,.0f}"
+
+
 def _format_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(value, "strftime") else str(value)
 
@@ -41,7 +52,8 @@ def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
         return
     table = Table(title="Runs (newest first)")
     for column in ("run", "alias", "created", "data version", "entities", "decisions", "parent"):
-        table.add_column(column)
+        # ids are copied into `glocal registry promote RUN`: never cut or wrapped
+        table.add_column(column, no_wrap=column in _ID_COLUMNS)
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
     ]
@@ -82,34 +94,32 @@ def show(
             markup=False,
             highlight=False,
         )
-    table = Table(title="Decision history")
-    for column in (
-        "run",
-        "trained",
-        "decision",
-        "candidate",
-        "reason",
-        "n_train",
-        "n_val",
-        "val MSE global",
-        "val MSE local",
-        "carried",
-    ):
-        table.add_column(column)
-    for item in card["history"]:
+    table = Table(
+        title="Decision history (newest first)",
+        caption="rows: training/validation rows; MSE on the validation block",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for column in ("run", "trained", "decision", "reason", "rows"):
+        table.add_column(column, no_wrap=True)
+    for column in ("MSE global", "MSE local", "carried"):
+        table.add_column(column, no_wrap=True, justify="right")
+    for item in reversed(card["history"]):
+        decision = item["decision"]
+        if item["candidate"] and decision != "global":
+            decision = f"{decision}: {item['candidate']}"
         table.add_row(
             item["run_id"],
-            str(item["trained_at"])[:19],
-            item["decision"],
-            item["candidate"] or "",
+            str(item["trained_at"])[:16].replace("T", " "),
+            decision,
             item["reason"],
-            str(item["n_train"]),
-            str(item["n_val"]),
-            "" if item["val_mse_global"] is None else f"{item['val_mse_global']:,.4g}",
-            "" if item["val_mse_local"] is None else f"{item['val_mse_local']:,.4g}",
+            f"{item['n_train']}/{item['n_val']}",
+            _compact(item["val_mse_global"]),
+            _compact(item["val_mse_local"]),
             "yes" if item["carried_forward"] else "",
         )
     stdout_console.print(table)
+    stdout_console.print("Full precision: glocal registry export --json", highlight=False)
 
 
 @registry_app.command("promote")
