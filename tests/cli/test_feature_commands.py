@@ -115,11 +115,14 @@ def test_split_without_train_block_is_exit_2(
     fresh_settings: Workspace, capsys: pytest.CaptureFixture[str]
 ):
     set_settings(fresh_settings, split={"validation_days": 300})
+    processed = fresh_settings.root / "data" / "processed"
+    before = {p: p.stat().st_mtime_ns for p in processed.rglob("*")}
     assert run("features", "-w", fresh_settings.root, "--describe") == 2
     err = capsys.readouterr().err
     assert "the split leaves no train block" in err
     assert "at least 388 days" in err  # 28 + 300 + 2 x 30
     assert "Traceback" not in err
+    assert {p: p.stat().st_mtime_ns for p in processed.rglob("*")} == before  # nothing written
 
 
 def store_file(tmp_path: Path, frame: pd.DataFrame | None = None) -> Path:

@@ -107,12 +107,14 @@ def features(
         version, source, panel, latest = _from_panel_file(panel_file, settings)
     else:
         version, source, panel, latest = _from_transactions(ws, settings)
+    # lay the split out first: a split the settings cannot make fails before anything is written
+    blocks = _blocks(panel, settings) if describe else None
     files = write_panel(ws, version, panel, latest, source=source)
     stdout_console.print(_summary(version, panel, latest))
     for path in (files.panel, files.latest):
         stdout_console.print(f"Wrote {path}", highlight=False, markup=False)
-    if describe:
-        stdout_console.print(_blocks(panel, settings))
+    if blocks is not None:
+        stdout_console.print(blocks)
 
 
 def register(app: typer.Typer) -> None:
