@@ -133,3 +133,27 @@ def test_empty_registry_lists_nothing(
     assert main(["registry", "list", *_ws(workspace)]) == 0
     assert "No runs recorded yet" in capsys.readouterr().out
     assert Path(workspace.models_dir / "registry.db").exists()
+
+
+def test_prune_deletes_old_bundles_and_keeps_records(
+    two_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Registry.open(None, two_runs) as registry:
+        path = write_bundle(two_runs, "run-c", fitted_model[0], BundleMetadata("v1", Settings()))
+        registry.record_bundle(path)
+    assert main(["registry", "promote", "run-a", *_ws(two_runs)]) == 0
+    assert main(["registry", "prune", "--keep", "1", "--dry-run", *_ws(two_runs)]) == 0
+    assert "Would delete the bundles of 1 run(s): run-b" in capsys.readouterr().out
+    assert (two_runs.models_dir / "bundles" / "run-b").is_dir()
+    assert main(["registry", "prune", "--keep", "1", *_ws(two_runs)]) == 0
+    assert "Deleted the bundles of 1 run(s): run-b" in capsys.readouterr().out
+    assert not (two_runs.models_dir / "bundles" / "run-b").exists()
+    assert main(["registry", "list", *_ws(two_runs)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "run-b" in x)
+    assert "bundle pruned" in line
+    assert main(["registry", "promote", "run-b", *_ws(two_runs)]) == 2
+    assert "deleted by retention" in capsys.readouterr().err
+    assert main(["registry", "prune", "--keep", "1", *_ws(two_runs)]) == 0
+    assert "Nothing to prune" in capsys.readouterr().out
+    assert main(["registry", "prune", "--keep", "0", *_ws(two_runs)]) == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 from glocal.config import Workspace
 from glocal.models.persistence import load_hybrid
 from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, run_pipeline
+from glocal.pipeline.run import STEPS
 from glocal.registry import Registry, verify_bundle
 from tests.pipeline.conftest import append_orders
 
@@ -39,9 +40,10 @@ def test_first_run_registers_promotes_and_predicts(first_run: Run) -> None:
     verify_bundle(_bundle(workspace, summary.run_id))
     assert summary.counts["newly_seen"] == summary.counts["retrained"] > 100
     assert summary.counts["carried_forward"] == 0
-    assert {s.name: s.status for s in summary.steps} == dict.fromkeys(
-        ("ingest", "features", "train", "bundle", "register", "promote", "predict"), "ran"
-    )
+    assert {s.name: s.status for s in summary.steps} == {
+        **dict.fromkeys(STEPS[:-1], "ran"),
+        "prune": "skipped",  # one run is far below registry.keep_bundles
+    }
     predictions = pd.read_parquet(summary.predictions)
     assert tuple(predictions.columns) == PREDICTION_FILE_COLUMNS
     assert set(predictions["run_id"]) == {summary.run_id}
@@ -133,3 +135,26 @@ def test_missing_data_file_leaves_production_unchanged(after_first_run: Run) -> 
     with pytest.raises(DataFileError, match="does not exist"):
         run_pipeline(workspace, workspace.settings(), data=workspace.root / "nope.csv")
     assert _production(workspace) == first.run_id
+
+
+def test_old_bundles_are_pruned_but_production_and_rollback_target_stay(
+    after_first_run: Run,
+) -> None:
+    workspace, first, data = after_first_run
+    settings = workspace.settings()
+    settings = settings.model_copy(
+        update={"registry": settings.registry.model_copy(update={"keep_bundles": 1})}
+    )
+    second = run_pipeline(workspace, settings, data=data, retrain_global=True)
+    third = run_pipeline(workspace, settings, data=data, retrain_global=True)
+    bundles = sorted(p.name for p in (workspace.models_dir / "bundles").iterdir())
+    assert bundles == sorted([second.run_id, third.run_id])  # newest + rollback target
+    states = sorted(p.name for p in (workspace.models_dir / "pipeline").iterdir())
+    assert states == bundles
+    prune = {step.name: step for step in third.steps}["prune"]
+    assert prune.status == "ran" and "deleted 1 bundle" in prune.detail
+    with Registry.open(None, workspace) as registry:
+        runs = registry.list_runs().set_index("run_id")
+        assert runs.loc[first.run_id, "status"] == "pruned"
+        assert registry.rollback() == second.run_id
+    assert verify_bundle(_bundle(workspace, second.run_id))

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from glocal.config import Settings, Workspace
 from glocal.core.errors import (
+    BundleError,
     RegistryError,
     RegistryLookupError,
     RegistryUnavailableError,
@@ -54,6 +55,11 @@ def _entities(model: HybridModel, days: int, carried: bool = False) -> pd.DataFr
 
 
 def _record(registry: Registry, model: HybridModel, run_id: str, days: int) -> None:
+    """Record a run with a real bundle at its ``bundle_path`` (promote verifies it)."""
+    created = T0 + dt.timedelta(days=days)
+    write_bundle(
+        registry._workspace, run_id, model, BundleMetadata("v1", Settings(), created_at=created)
+    )
     version = GlobalVersion("gm-1", run_id, T0, "v1", 40, False)
     registry.record_run(_run(run_id, days), version, _entities(model, days))
 
@@ -81,7 +87,7 @@ def test_record_run_is_one_transaction(registry: Registry, fitted_model: Fitted)
     model = fitted_model[0]
     _record(registry, model, "r1", 0)
     with pytest.raises(RegistryError, match="recorded already"):
-        _record(registry, model, "r1", 0)
+        registry.record_run(_run("r1", 0), None, _entities(model, 0))
     broken = _entities(model, 1)
     broken.loc[1, "entity_id"] = broken.loc[0, "entity_id"]
     with pytest.raises(RegistryError, match="more than once"):
@@ -213,12 +219,14 @@ def test_public_names_are_exactly_the_intended_ones() -> None:
 
     assert set(registry_package.__all__) == {
         "ENTITY_MODEL_COLUMNS",
+        "PRUNED",
         "BundleMetadata",
         "GlobalVersion",
         "Registry",
         "RunRecord",
         "bundle_dir",
         "cleanup_partial_bundles",
+        "discard_bundle",
         "entity_models_frame",
         "list_bundles",
         "load_bundle",
@@ -234,3 +242,60 @@ def test_new_run_ids_sort_by_time_and_name_valid_bundles() -> None:
     first = new_run_id(T0)
     second = new_run_id(T0 + dt.timedelta(seconds=1))
     assert first.startswith("20240101T000000Z-") and first < second
+
+
+def test_prune_keeps_newest_aliased_and_rollback_target(
+    registry: Registry, fitted_model: Fitted, workspace: Workspace
+) -> None:
+    model = fitted_model[0]
+    for index, run_id in enumerate(["a", "b", "c", "d", "e"]):
+        _record(registry, model, run_id, index)
+    registry.promote("b")
+    registry.promote("c")  # production c, a rollback goes to b
+    assert registry.prune_bundles(1, dry_run=True) == ["d", "a"]
+    assert (workspace.models_dir / "bundles" / "a").is_dir()
+    assert registry.prune_bundles(1) == ["d", "a"]
+    kept = sorted(p.name for p in (workspace.models_dir / "bundles").iterdir())
+    assert kept == ["b", "c", "e"]
+    runs = registry.list_runs().set_index("run_id")
+    assert runs.loc["a", "status"] == "pruned" and runs.loc["e", "status"] == "completed"
+    assert len(registry.entity_models("a")) == len(model.decisions_)  # history stays
+    with pytest.raises(RegistryError, match="deleted by retention"):
+        registry.promote("a")
+    assert registry.alias() == "c"
+    assert registry.prune_bundles(1) == []  # nothing more to do
+    assert registry.rollback() == "b"
+    with pytest.raises(RegistryError, match="at least the newest run"):
+        registry.prune_bundles(0)
+
+
+def test_prune_killed_while_deleting_is_finished_by_the_next(
+    registry: Registry, fitted_model: Fitted, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index, run_id in enumerate(["a", "b"]):
+        _record(registry, fitted_model[0], run_id, index)
+
+    def killed(path: Path) -> bool:
+        raise KeyboardInterrupt  # the process dies after the status change
+
+    monkeypatch.setattr("glocal.registry.registry.discard_bundle", killed)
+    with pytest.raises(KeyboardInterrupt):
+        registry.prune_bundles(1)
+    monkeypatch.undo()
+    assert (workspace.models_dir / "bundles" / "a").is_dir()
+    with pytest.raises(RegistryError, match="deleted by retention"):
+        registry.promote("a", verify=False)
+    assert registry.prune_bundles(1) == []
+    assert not (workspace.models_dir / "bundles" / "a").exists()
+
+
+def test_promote_refuses_a_tampered_bundle(
+    registry: Registry, fitted_model: Fitted, workspace: Workspace
+) -> None:
+    for index, run_id in enumerate(["a", "b"]):
+        _record(registry, fitted_model[0], run_id, index)
+    registry.promote("a")
+    (workspace.models_dir / "bundles" / "b" / "decisions.parquet").write_bytes(b"changed")
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        registry.promote("b")
+    assert registry.alias() == "a"

@@ -11,7 +11,9 @@ from rich import box
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
-from glocal.registry import Registry
+from glocal.pipeline import WorkspaceLock
+from glocal.pipeline.state import cleanup_orphan_states
+from glocal.registry import PRUNED, Registry, list_bundles
 from glocal.registry.registry import PRODUCTION
 
 __all__ = ["register", "registry_app"]
@@ -51,7 +53,7 @@ def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
         stdout_console.print("No runs recorded yet; `glocal run` records one.")
         return
     table = Table(title="Runs (newest first)")
-    for column in ("run", "alias", "created", "data version", "entities", "decisions", "parent"):
+    for column in ("run", "status", "created", "data version", "entities", "decisions", "parent"):
         # ids are copied into `glocal registry promote RUN`: never cut or wrapped
         table.add_column(column, no_wrap=column in _ID_COLUMNS)
     records: list[dict[str, Any]] = [
@@ -62,7 +64,7 @@ def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
         counts = sorted(summary.get("decisions", {}).items())
         table.add_row(
             str(row["run_id"]),
-            str(row["aliases"]),
+            str(row["aliases"]) or ("bundle pruned" if row["status"] == PRUNED else ""),
             _format_time(row["created_at"]),
             str(row["data_version"]),
             f"{summary.get('entities', 0):,}",
@@ -141,6 +143,42 @@ def rollback(alias: AliasOption = PRODUCTION, workspace: WorkspaceOption = Path(
     with _open(workspace) as registry:
         run = registry.rollback(alias)
     stdout_console.print(f"{alias} -> {run} (rolled back)", markup=False, highlight=False)
+
+
+@registry_app.command("prune")
+def prune(
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep", min=1, help="Newest runs that keep their bundles (default: settings)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the bundles that would go.")
+    ] = False,
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Delete bundles of old runs; records stay."""
+    ws, settings = open_workspace(workspace)
+    keep = keep if keep is not None else settings.registry.keep_bundles
+    if keep is None:
+        stdout_console.print(
+            "registry.keep_bundles is null, so every bundle is kept; pass --keep N to prune.",
+            markup=False,
+            highlight=False,
+        )
+        return
+    with WorkspaceLock(ws.root, command="glocal registry prune"):
+        with Registry.open(settings.registry.url, ws) as registry:
+            pruned = registry.prune_bundles(keep, dry_run=dry_run)
+        if not dry_run:
+            cleanup_orphan_states(ws, {path.name for path in list_bundles(ws)})
+    verb = "would delete" if dry_run else "deleted"
+    if not pruned:
+        message = f"Nothing to prune: no unaliased run is older than the newest {keep}."
+    else:
+        message = f"{verb} the bundles of {len(pruned)} run(s): {', '.join(pruned)}"
+    stdout_console.print(message[0].upper() + message[1:], markup=False, highlight=False)
 
 
 @registry_app.command("export")

@@ -16,3 +16,12 @@ class RegistrySettings(Section):
         default=None,
         description="SQLAlchemy URL; empty means SQLite at models/registry.db.",
     )
+    keep_bundles: int | None = Field(
+        default=30,
+        ge=1,
+        description=(
+            "After each glocal run, delete the bundles of all but the newest this many runs "
+            "(runs an alias points to, and rollback targets, are always kept; records stay). "
+            "null keeps every bundle."
+        ),
+    )

@@ -1,12 +1,12 @@
 """``run_pipeline``: every step of the daily job, each skipped when its inputs are unchanged.
 
 Steps: ingest -> features -> train (global model if due, local models, selection) ->
-bundle -> register -> promote -> predict. The caller holds the workspace lock
-(:class:`glocal.pipeline.lock.WorkspaceLock`). Every output is published atomically and the
-``production`` alias moves last, in one registry transaction, so a crash or ``kill -9`` at
-any point leaves production on the last complete run; what a killed run leaves behind
-(a temporary bundle directory, an orphan entity state, a registered but unpromoted run) is
-removed or ignored by the next run.
+bundle -> register -> promote -> predict -> prune (retention of old bundles). The caller
+holds the workspace lock (:class:`glocal.pipeline.lock.WorkspaceLock`). Every output is
+published atomically and the ``production`` alias moves last, in one registry transaction,
+so a crash or ``kill -9`` at any point leaves production on the last complete run; what
+a killed run leaves behind (a temporary bundle directory, an orphan entity state, a
+registered but unpromoted run) is removed or ignored by the next run.
 
 ``GLOCAL_TEST_PAUSE_AT=<step>`` makes the run print ``glocal: paused at <step>`` to stderr
 and sleep before that step: a fault-injection hook for the crash tests.
@@ -60,7 +60,7 @@ __all__ = ["PAUSE_VARIABLE", "STEPS", "run_pipeline"]
 PAUSE_VARIABLE = "GLOCAL_TEST_PAUSE_AT"
 """Environment variable naming a step to pause at (fault injection in tests)."""
 
-STEPS = ("ingest", "features", "train", "bundle", "register", "promote", "predict")
+STEPS = ("ingest", "features", "train", "bundle", "register", "promote", "predict", "prune")
 """The steps of a run, in order."""
 
 _log = get_logger(__name__)
@@ -185,6 +185,21 @@ def _predict_step(
         return path
 
 
+def _prune_step(workspace: Workspace, settings: Settings, steps: _Steps) -> None:
+    with steps.step("prune") as note:
+        keep = settings.registry.keep_bundles
+        if keep is None:
+            note["status"], note["detail"] = "skipped", "registry.keep_bundles is null"
+            return
+        with Registry.open(settings.registry.url, workspace) as registry:
+            pruned = registry.prune_bundles(keep)
+        cleanup_orphan_states(workspace, {path.name for path in list_bundles(workspace)})
+        if pruned:
+            note["detail"] = f"deleted {len(pruned)} bundle(s) older than the newest {keep} runs"
+        else:
+            note["status"], note["detail"] = "skipped", f"no bundle older than the newest {keep}"
+
+
 def run_pipeline(
     workspace: Workspace,
     settings: Settings,
@@ -296,4 +311,5 @@ def run_pipeline(
             prediction_date or dt.date.today(),
             steps,
         )
+        _prune_step(workspace, settings, steps)
     return summary

@@ -13,6 +13,7 @@ from glocal.registry.bundles import (
     BundleMetadata,
     bundle_dir,
     cleanup_partial_bundles,
+    discard_bundle,
     list_bundles,
     load_bundle,
     new_run_id,
@@ -25,16 +26,18 @@ from glocal.registry.records import (
     RunRecord,
     entity_models_frame,
 )
-from glocal.registry.registry import Registry
+from glocal.registry.registry import PRUNED, Registry
 
 __all__ = [
     "ENTITY_MODEL_COLUMNS",
+    "PRUNED",
     "BundleMetadata",
     "GlobalVersion",
     "Registry",
     "RunRecord",
     "bundle_dir",
     "cleanup_partial_bundles",
+    "discard_bundle",
     "entity_models_frame",
     "list_bundles",
     "load_bundle",

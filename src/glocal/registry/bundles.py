@@ -54,6 +54,7 @@ __all__ = [
     "BundleMetadata",
     "bundle_dir",
     "cleanup_partial_bundles",
+    "discard_bundle",
     "list_bundles",
     "load_bundle",
     "new_run_id",
@@ -292,6 +293,21 @@ def list_bundles(workspace: Workspace) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def discard_bundle(path: Path) -> bool:
+    """Delete a bundle directory; return whether there was one.
+
+    The directory is first renamed to a temporary name (one rename, atomic), so a
+    process killed while deleting leaves no half-deleted bundle under its run id, only a
+    temporary directory that :func:`cleanup_partial_bundles` removes.
+    """
+    if not path.is_dir():
+        return False
+    doomed = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    os.rename(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
 
 
 def cleanup_partial_bundles(workspace: Workspace) -> list[Path]:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from glocal.config import Workspace
 from glocal.core.atomic import write_json_atomic
 from glocal.core.errors import RegistryError, RegistryLookupError
-from glocal.registry.bundles import verify_bundle
+from glocal.registry.bundles import discard_bundle, verify_bundle
 from glocal.registry.engine import (
     WRITE,
     create_registry_engine,
@@ -56,10 +56,13 @@ from glocal.registry.schema import (
 )
 from glocal.registry.schema import entity_models as entity_table
 
-__all__ = ["PRODUCTION", "Registry"]
+__all__ = ["PRODUCTION", "PRUNED", "Registry"]
 
 PRODUCTION = "production"
 """The alias ``glocal predict`` serves."""
+
+PRUNED = "pruned"
+"""Status of a run whose bundle retention deleted; its records stay for history."""
 
 _RECENT_RUNS = 5
 _RUN_COLUMNS = (
@@ -394,31 +397,61 @@ class Registry:
         self.record_run(run, version, entity_models)
         return self.run(run.run_id)
 
-    def promote(self, run_id: str, alias: str = PRODUCTION) -> str | None:
+    def _servable(self, connection: Connection, run_id: str, alias: str) -> None:
+        """Raise unless ``run_id`` is recorded and still has its bundle."""
+        status = connection.execute(select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
+        if status is None:
+            raise self._unknown_run(connection, run_id)
+        if status == PRUNED:
+            raise RegistryError(
+                f"cannot point {alias!r} at run {run_id!r}: its bundle was deleted by "
+                "retention (registry.keep_bundles); its records remain for history only. "
+                "Choose a run whose bundle is kept (`glocal registry list` marks pruned runs)."
+            )
+
+    def promote(self, run_id: str, alias: str = PRODUCTION, *, verify: bool = True) -> str | None:
         """Point ``alias`` at ``run_id`` atomically; return the run it pointed to before.
+
+        Args:
+            run_id: The run to serve.
+            alias: The alias to move.
+            verify: Re-hash the run's bundle first (a tampered or missing bundle is refused).
 
         Raises:
             RegistryLookupError: Unknown run id (the message lists recent ones).
+            RegistryError: The run's bundle was pruned.
+            BundleError: The bundle is missing or does not match its checksums.
 
         """
+        if verify:
+            with self._read() as connection:
+                self._servable(connection, run_id, alias)  # a pruned run: say so, first
+            verify_bundle(self.resolve_bundle(run_id))
         with self._write() as connection:
-            self._require_run(connection, run_id)
+            # lock the alias first: prune_bundles takes the same lock, so a run cannot be
+            # pruned between this check and the move
             current: str | None = connection.execute(
                 select(aliases.c.run_id).where(aliases.c.name == alias).with_for_update()
             ).scalar()
+            self._servable(connection, run_id, alias)
             if current == run_id:
                 return run_id
             _move_alias(connection, alias, run_id, previous=current, action="promote")
         return current
 
-    def rollback(self, alias: str = PRODUCTION) -> str:
+    def rollback(self, alias: str = PRODUCTION, *, verify: bool = True) -> str:
         """Point ``alias`` back at the run it pointed to before; return that run id.
 
         Repeated rollbacks walk further back through the promotions.
 
+        Args:
+            alias: The alias to move back.
+            verify: Re-hash the earlier run's bundle first.
+
         Raises:
             RegistryLookupError: ``alias`` points to no run.
-            RegistryError: There is no earlier run to go back to.
+            RegistryError: There is no earlier run to go back to, or its bundle was pruned.
+            BundleError: The earlier run's bundle is missing or does not match.
 
         """
         with self._write() as connection:
@@ -438,6 +471,9 @@ class Registry:
                     f"alias {alias!r} points to run {current!r}, the first run it was given; "
                     "there is no earlier run to roll back to."
                 )
+            self._servable(connection, target, alias)
+            if verify:
+                verify_bundle(self.resolve_bundle(target))
             # the alias' state when it last moved to `target`: its previous run then
             earlier = connection.execute(
                 select(alias_history.c.previous_run_id)
@@ -447,6 +483,47 @@ class Registry:
             ).scalar()
             _move_alias(connection, alias, target, previous=earlier, action="rollback")
         return str(target)
+
+    def prune_bundles(self, keep: int, *, dry_run: bool = False) -> list[str]:
+        """Delete the bundles of all but the newest ``keep`` runs; return their run ids.
+
+        Runs an alias points to, and the runs a rollback would go back to, are always
+        kept. Pruned runs keep their records (entity
+        rows, metrics, history) with status ``pruned``, and cannot be promoted again. The
+        status changes in one transaction before any file is deleted, so a prune killed
+        half-way leaves nothing servable without its bundle; the next prune finishes it.
+
+        Args:
+            keep: How many of the newest runs keep their bundles (at least 1).
+            dry_run: Only report what would be pruned.
+
+        Raises:
+            RegistryError: ``keep`` is smaller than 1.
+
+        """
+        if keep < 1:
+            raise RegistryError(f"keep={keep}: at least the newest run must keep its bundle.")
+        with self._write() as connection:
+            pointers = connection.execute(
+                select(aliases.c.run_id, aliases.c.previous_run_id).with_for_update()
+            ).all()
+            kept = {run_id for pair in pointers for run_id in pair if run_id is not None}
+            ordered = connection.execute(
+                select(runs.c.run_id, runs.c.status, runs.c.bundle_path).order_by(
+                    runs.c.created_at.desc(), runs.c.run_id.desc()
+                )
+            ).all()
+            old = [row for row in ordered[keep:] if row.run_id not in kept]
+            doomed = [row.run_id for row in old if row.status != PRUNED]
+            if doomed and not dry_run:
+                connection.execute(
+                    runs.update().where(runs.c.run_id.in_(doomed)).values(status=PRUNED)
+                )
+        if not dry_run:
+            for row in old:  # also finishes the deletions of an earlier, killed prune
+                path = Path(row.bundle_path)
+                discard_bundle(path if path.is_absolute() else self._workspace.root / path)
+        return doomed
 
     def export_json(self, path: str | Path | None = None) -> Path:
         """Write every entity's model summary of the production run as JSON.
