@@ -53,3 +53,21 @@ def test_console_script_runs_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("glocal ")
+
+
+HEAVY = ("pandas", "lightgbm", "sklearn", "scipy", "sqlalchemy", "duckdb", "numba")
+
+
+def _heavy_modules_after_importing(module: str) -> set[str]:
+    code = f"import sys, {module}; print(*sorted(m for m in sys.argv[1:] if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *HEAVY], capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_cli_starts_without_the_heavy_libraries() -> None:
+    """`glocal --help` and light commands must not pay for pandas, LightGBM or SQLAlchemy."""
+    assert _heavy_modules_after_importing("glocal.cli.main") == set()
+    # `glocal registry list` needs pandas and SQLAlchemy, not the model stack
+    assert _heavy_modules_after_importing("glocal.registry") == {"pandas", "sqlalchemy"}

@@ -157,3 +157,10 @@ def test_prune_deletes_old_bundles_and_keeps_records(
     assert "Nothing to prune" in capsys.readouterr().out
     assert main(["registry", "prune", "--keep", "0", *_ws(two_runs)]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_default_alias_is_the_registry_production_alias() -> None:
+    from glocal.cli import registry_commands
+    from glocal.registry.registry import PRODUCTION
+
+    assert registry_commands.PRODUCTION == PRODUCTION

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
-from glocal.data import IngestResult, ingest_file
+
+if TYPE_CHECKING:
+    from glocal.data import IngestResult
 
 __all__ = ["register"]
 
@@ -57,6 +59,8 @@ def ingest(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Read, validate, clean and version a transaction file."""
+    from glocal.data import ingest_file
+
     ws, settings = open_workspace(workspace)
     result = ingest_file(file, ws, settings, sheet=sheet)
     if result.already_present:

@@ -13,7 +13,6 @@ from glocal.cli.feature_commands import features
 from glocal.cli.model_commands import evaluate
 from glocal.cli.pipeline_commands import run
 from glocal.config import Workspace
-from glocal.data import write_demo_file
 
 __all__ = ["register"]
 
@@ -28,6 +27,8 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole pipeline on generated demo transactions."""
+    from glocal.data import write_demo_file
+
     root = workspace.resolve()
     Workspace(root).init()
     ws, settings = open_workspace(root)

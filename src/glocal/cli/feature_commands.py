@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
 from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
-from glocal.core.hashing import hash_file
-from glocal.data import latest_data_version, load_clean_transactions
-from glocal.features import (
-    build_latest_snapshot,
-    build_panel,
-    feature_columns,
-    latest_rows,
-    load_generic_panel,
-    split_panel,
-    write_panel,
-)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The data and feature layers are imported inside the functions that use them, so
+# `glocal --help` and the other commands start without loading pandas, DuckDB or LightGBM.
 
 __all__ = ["register"]
 
@@ -32,6 +26,9 @@ _GENERIC_VERSION_LENGTH = 12
 def _from_transactions(
     workspace: Workspace, settings: Settings
 ) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
+    from glocal.data import latest_data_version, load_clean_transactions
+    from glocal.features import build_latest_snapshot, build_panel
+
     record = latest_data_version(workspace)
     transactions = load_clean_transactions(workspace, record.version)
     panel = build_panel(transactions, settings.features)
@@ -42,6 +39,9 @@ def _from_transactions(
 def _from_panel_file(
     path: Path | None, settings: Settings
 ) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
+    from glocal.core.hashing import hash_file
+    from glocal.features import latest_rows, load_generic_panel
+
     path = path or settings.panel.path
     if path is None:
         raise ConfigError(
@@ -55,6 +55,8 @@ def _from_panel_file(
 
 
 def _summary(version: str, panel: pd.DataFrame, latest: pd.DataFrame) -> Table:
+    from glocal.features import feature_columns
+
     table = Table(title=f"Feature panel of data version {version}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -70,6 +72,8 @@ def _summary(version: str, panel: pd.DataFrame, latest: pd.DataFrame) -> Table:
 
 
 def _blocks(panel: pd.DataFrame, settings: Settings) -> Table:
+    from glocal.features import split_panel
+
     split = split_panel(panel, settings.split, settings.features.horizon_days)
     table = Table(
         title=(
@@ -102,6 +106,8 @@ def features(
     ] = False,
 ) -> None:
     """Build the point-in-time feature panel and latest snapshot."""
+    from glocal.features import write_panel
+
     ws, settings = open_workspace(workspace)
     if panel_file is not None or settings.panel.mode == "panel":
         version, source, panel, latest = _from_panel_file(panel_file, settings)

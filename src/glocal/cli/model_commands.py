@@ -9,15 +9,14 @@ import typer
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
-from glocal.cli.panel_source import load_workspace_panel
-from glocal.evaluation import POLICIES, evaluate_split, write_evaluation
-from glocal.features import split_panel
 
 __all__ = ["policy_table", "register"]
 
 
 def policy_table(metrics: dict[str, Any]) -> Table:
     """Render the ``policies`` section of metrics.json, relative to the global model."""
+    from glocal.evaluation import POLICIES
+
     base = metrics["policies"]["global"]
     table = Table(title="Test block by policy (lower is better)")
     for column in ("policy", "MSE", "MAE", "MSE vs global", "MAE vs global", "rows"):
@@ -50,6 +49,10 @@ def evaluate(
     ] = True,
 ) -> None:
     """Compare global, local and hybrid on the test block."""
+    from glocal.cli.panel_source import load_workspace_panel
+    from glocal.evaluation import evaluate_split, write_evaluation
+    from glocal.features import split_panel
+
     ws, settings = open_workspace(workspace)
     panel, dataset = load_workspace_panel(ws, settings)
     split = split_panel(panel, settings.split, settings.features.horizon_days)

@@ -11,7 +11,6 @@ import typer
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
 from glocal.config import Workspace
 from glocal.core.errors import ConfigError
-from glocal.pipeline import WorkspaceLock, predict_batch, render_summary, run_pipeline
 
 __all__ = ["predict", "register", "run"]
 
@@ -46,6 +45,8 @@ def run(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Run the daily pipeline: data to models to predictions."""
+    from glocal.pipeline import WorkspaceLock, render_summary, run_pipeline
+
     root = workspace.resolve()
     with WorkspaceLock(root, command="glocal run"):
         Workspace(root).init()
@@ -65,6 +66,8 @@ def predict(
     ] = None,
 ) -> None:
     """Score the latest snapshot with the production model."""
+    from glocal.pipeline import predict_batch
+
     ws, settings = open_workspace(workspace)
     result = predict_batch(ws, settings, _parse_date(date))
     sources = result.frame["source"].value_counts()

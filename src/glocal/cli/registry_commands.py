@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
-from glocal.pipeline import WorkspaceLock
-from glocal.pipeline.state import cleanup_orphan_states
-from glocal.registry import PRUNED, Registry, list_bundles
-from glocal.registry.registry import PRODUCTION
+
+if TYPE_CHECKING:
+    from glocal.registry import Registry
 
 __all__ = ["register", "registry_app"]
 
@@ -23,9 +22,14 @@ registry_app = typer.Typer(
 )
 
 AliasOption = Annotated[str, typer.Option("--alias", help="Alias to move.")]
+PRODUCTION = "production"
+"""Default alias: :data:`glocal.registry.PRODUCTION`, spelled out so that ``--help`` need
+not import the registry (SQLAlchemy, the model layer); a test keeps the two equal."""
 
 
 def _open(workspace: Path) -> Registry:
+    from glocal.registry import Registry
+
     ws, settings = open_workspace(workspace)
     return Registry.open(settings.registry.url, ws)
 
@@ -49,6 +53,8 @@ def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
     """List recorded runs, newest first; the one production serves is marked."""
     with _open(workspace) as registry:
         frame = registry.list_runs()
+    from glocal.registry import PRUNED
+
     if frame.empty:
         stdout_console.print("No runs recorded yet; `glocal run` records one.")
         return
@@ -159,6 +165,10 @@ def prune(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Delete bundles of old runs; records stay."""
+    from glocal.pipeline import WorkspaceLock
+    from glocal.pipeline.state import cleanup_orphan_states
+    from glocal.registry import Registry, list_bundles
+
     ws, settings = open_workspace(workspace)
     keep = keep if keep is not None else settings.registry.keep_bundles
     if keep is None:

@@ -4,15 +4,37 @@ The front class is :class:`HybridModel`; it combines a :class:`GlobalModel`, a v
 :class:`LocalModelBank` of per-entity ridge models (plus cheaper shrunk corrections), and
 :func:`select_per_entity`, which keeps an entity on the global model unless a local
 candidate is significantly better on validation data.
+
+The names below are imported on first use (PEP 562), so importing a light submodule such
+as :mod:`glocal.models.decisions` (the registry does) does not load LightGBM, SciPy or
+scikit-learn.
 """
 
 from __future__ import annotations
 
-from glocal.models.corrections import ShrunkCorrection
-from glocal.models.global_model import GlobalModel
-from glocal.models.hybrid import PREDICTION_COLUMNS, HybridModel
-from glocal.models.local_bank import LocalModelBank, fit_local_banks
-from glocal.models.selection import DECISION_COLUMNS, Candidate, Reason, select_per_entity
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from glocal.models.corrections import ShrunkCorrection
+    from glocal.models.decisions import DECISION_COLUMNS
+    from glocal.models.global_model import GlobalModel
+    from glocal.models.hybrid import PREDICTION_COLUMNS, HybridModel
+    from glocal.models.local_bank import LocalModelBank, fit_local_banks
+    from glocal.models.selection import Candidate, Reason, select_per_entity
+
+_HOMES = {
+    "DECISION_COLUMNS": "decisions",
+    "PREDICTION_COLUMNS": "hybrid",
+    "Candidate": "selection",
+    "GlobalModel": "global_model",
+    "HybridModel": "hybrid",
+    "LocalModelBank": "local_bank",
+    "Reason": "selection",
+    "ShrunkCorrection": "corrections",
+    "fit_local_banks": "local_bank",
+    "select_per_entity": "selection",
+}
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -26,3 +48,16 @@ __all__ = [
     "fit_local_banks",
     "select_per_entity",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'glocal.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"glocal.models.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

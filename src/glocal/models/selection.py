@@ -24,26 +24,13 @@ from scipy import stats
 
 from glocal.config.models import SelectionSettings
 from glocal.core.errors import ModelError
+from glocal.models.decisions import DECISION_COLUMNS
 from glocal.models.frames import ENTITY_COLUMN
 
 __all__ = ["DECISION_COLUMNS", "Candidate", "Reason", "select_per_entity"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-DECISION_COLUMNS = (
-    ENTITY_COLUMN,
-    "decision",
-    "candidate",
-    "weight",
-    "reason",
-    "n_train",
-    "n_val",
-    "val_mse_global",
-    "val_mse_local",
-    "p_value",
-)
-"""Columns of the decision records, in order."""
 
 
 class Reason(StrEnum):

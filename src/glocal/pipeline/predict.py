@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,8 +19,10 @@ from glocal.config import Settings, Workspace
 from glocal.core.atomic import atomic_path
 from glocal.core.errors import WorkspaceError
 from glocal.features import read_current_panel, read_panel
-from glocal.models import HybridModel
 from glocal.registry import Registry, load_bundle
+
+if TYPE_CHECKING:
+    from glocal.models import HybridModel
 
 __all__ = [
     "PREDICTION_FILE_COLUMNS",

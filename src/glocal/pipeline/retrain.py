@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from glocal.config import Settings
 from glocal.core.hashing import hash_json
-from glocal.models import HybridModel
-from glocal.models.incremental import refit_entities
 from glocal.pipeline.fingerprints import EntityChanges, compare_fingerprints
 from glocal.pipeline.state import STATE_COLUMNS
 from glocal.pipeline.training import (
@@ -30,6 +28,9 @@ from glocal.pipeline.training import (
     validation_metrics,
 )
 from glocal.registry import ENTITY_MODEL_COLUMNS
+
+if TYPE_CHECKING:
+    from glocal.models import HybridModel
 
 __all__ = ["TrainingOutcome", "TrainingPlan", "model_key", "plan_training", "train"]
 
@@ -176,6 +177,9 @@ def train(
         previous: Production model, its entity state and pipeline record, if any.
 
     """
+    from glocal.models import HybridModel  # LightGBM, SciPy: only when training
+    from glocal.models.incremental import refit_entities
+
     old_model, old_state, old_record = previous if previous is not None else (None, None, None)
     old_decisions = old_model.decisions_ if old_model is not None else None
     if old_state is not None:

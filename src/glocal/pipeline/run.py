@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -29,8 +29,6 @@ from glocal.config import Settings, Workspace
 from glocal.core.logging import get_logger
 from glocal.core.progress import StepProgress, step_progress
 from glocal.data import load_clean_transactions
-from glocal.models import HybridModel
-from glocal.models.persistence import load_hybrid
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import latest_snapshot, score_snapshot, write_predictions
 from glocal.pipeline.retrain import TrainingOutcome, TrainingPlan, plan_training, train
@@ -54,6 +52,9 @@ from glocal.registry import (
     verify_bundle,
     write_bundle,
 )
+
+if TYPE_CHECKING:
+    from glocal.models import HybridModel
 
 __all__ = ["PAUSE_VARIABLE", "STEPS", "run_pipeline"]
 
@@ -152,6 +153,8 @@ def _train_step(
         record = production[2]["metrics"].get("pipeline")
         if record is not None:
             state = read_entity_state(workspace, production[0], record.get("state_sha256"))
+            from glocal.models.persistence import load_hybrid
+
             previous = (load_hybrid(production[1]), state, record)
     return train(plan, layout, fingerprints, settings, run_id, utc_now(), data_end, previous)
 
@@ -301,6 +304,8 @@ def run_pipeline(
             if trained is not None:
                 return trained
             assert bundle is not None
+            from glocal.models.persistence import load_hybrid
+
             return load_hybrid(bundle)
 
         summary.predictions = _predict_step(

@@ -32,14 +32,12 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glocal.config import Settings, Workspace
 from glocal.core.atomic import atomic_directory
 from glocal.core.errors import BundleError
 from glocal.core.hashing import hash_file, hash_json
-from glocal.models import HybridModel
-from glocal.models.persistence import HYBRID_FORMAT_VERSION, load_hybrid, save_hybrid
 from glocal.registry.manifest import (
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
@@ -49,6 +47,9 @@ from glocal.registry.manifest import (
     jsonable,
     read_manifest,
 )
+
+if TYPE_CHECKING:
+    from glocal.models import HybridModel
 
 __all__ = [
     "BundleMetadata",
@@ -119,6 +120,8 @@ def _utc(moment: dt.datetime | None) -> dt.datetime:
 def _manifest(
     root: Path, run_id: str, model: HybridModel, metadata: BundleMetadata
 ) -> dict[str, Any]:
+    from glocal.models.persistence import HYBRID_FORMAT_VERSION
+
     files = hash_tree(root)
     global_version_id = metadata.global_version_id or f"gm-{files[_GLOBAL_MODEL_FILE][:16]}"
     decisions = model.decisions_["decision"].value_counts()
@@ -253,6 +256,8 @@ def write_bundle(
     try:
         with atomic_directory(target) as tmp:
             lock_fd = _lock(tmp)
+            from glocal.models.persistence import save_hybrid
+
             save_hybrid(model, tmp)
             manifest = _manifest(tmp, run_id, model, metadata)
             (tmp / MANIFEST_FILE).write_text(
@@ -280,6 +285,8 @@ def load_bundle(path: str | Path) -> tuple[HybridModel, dict[str, Any]]:
 
     """
     manifest = verify_bundle(path)
+    from glocal.models.persistence import load_hybrid  # LightGBM: only when loading
+
     return load_hybrid(path), manifest
 
 
