@@ -9,6 +9,7 @@ promotion and rollback are atomic. Nothing here reads or writes a pickle.
 
 from __future__ import annotations
 
+from glocal.registry.aliases import PRUNED
 from glocal.registry.bundles import (
     BundleMetadata,
     bundle_dir,
@@ -26,7 +27,7 @@ from glocal.registry.records import (
     RunRecord,
     entity_models_frame,
 )
-from glocal.registry.registry import PRUNED, Registry
+from glocal.registry.registry import Registry
 
 __all__ = [
     "ENTITY_MODEL_COLUMNS",

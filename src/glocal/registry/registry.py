@@ -31,6 +31,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from glocal.config import Workspace
 from glocal.core.atomic import write_json_atomic
 from glocal.core.errors import RegistryError, RegistryLookupError
+from glocal.registry.aliases import (
+    PRUNED,
+    check_servable,
+    lock_alias,
+    move_alias,
+    prune_candidates,
+    run_before,
+)
 from glocal.registry.bundles import discard_bundle, verify_bundle
 from glocal.registry.engine import (
     WRITE,
@@ -49,20 +57,16 @@ from glocal.registry.records import (
 from glocal.registry.rows import entity_columns, from_db_time, insert_columns, rows_frame
 from glocal.registry.schema import (
     SCHEMA_VERSION,
-    alias_history,
     aliases,
     global_models,
     runs,
 )
 from glocal.registry.schema import entity_models as entity_table
 
-__all__ = ["PRODUCTION", "PRUNED", "Registry"]
+__all__ = ["PRODUCTION", "Registry"]
 
 PRODUCTION = "production"
 """The alias ``glocal predict`` serves."""
-
-PRUNED = "pruned"
-"""Status of a run whose bundle retention deleted; its records stay for history."""
 
 _RECENT_RUNS = 5
 _RUN_COLUMNS = (
@@ -93,33 +97,6 @@ def _summary(entity_frame: pd.DataFrame, given: Mapping[str, Any]) -> dict[str, 
         "carried_forward": int(entity_frame["carried_forward"].astype(bool).sum()),
     }
     return {**automatic, **given}
-
-
-def _move_alias(
-    connection: Connection, alias: str, run_id: str, *, previous: str | None, action: str
-) -> None:
-    """Point ``alias`` at ``run_id`` (remembering ``previous``) and log it in the history."""
-    now = _now()
-    moved = connection.execute(
-        aliases.update()
-        .where(aliases.c.name == alias)
-        .values(run_id=run_id, previous_run_id=previous, updated_at=now)
-    )
-    if moved.rowcount == 0:
-        connection.execute(
-            aliases.insert(),
-            {"name": alias, "run_id": run_id, "previous_run_id": previous, "updated_at": now},
-        )
-    connection.execute(
-        alias_history.insert(),
-        {
-            "name": alias,
-            "action": action,
-            "run_id": run_id,
-            "previous_run_id": previous,
-            "changed_at": now,
-        },
-    )
 
 
 class Registry:
@@ -397,18 +374,6 @@ class Registry:
         self.record_run(run, version, entity_models)
         return self.run(run.run_id)
 
-    def _servable(self, connection: Connection, run_id: str, alias: str) -> None:
-        """Raise unless ``run_id`` is recorded and still has its bundle."""
-        status = connection.execute(select(runs.c.status).where(runs.c.run_id == run_id)).scalar()
-        if status is None:
-            raise self._unknown_run(connection, run_id)
-        if status == PRUNED:
-            raise RegistryError(
-                f"cannot point {alias!r} at run {run_id!r}: its bundle was deleted by "
-                "retention (registry.keep_bundles); its records remain for history only. "
-                "Choose a run whose bundle is kept (`glocal registry list` marks pruned runs)."
-            )
-
     def promote(self, run_id: str, alias: str = PRODUCTION, *, verify: bool = True) -> str | None:
         """Point ``alias`` at ``run_id`` atomically; return the run it pointed to before.
 
@@ -425,18 +390,17 @@ class Registry:
         """
         if verify:
             with self._read() as connection:
-                self._servable(connection, run_id, alias)  # a pruned run: say so, first
+                if not check_servable(connection, run_id, alias):  # a pruned run: say so
+                    raise self._unknown_run(connection, run_id)
             verify_bundle(self.resolve_bundle(run_id))
         with self._write() as connection:
-            # lock the alias first: prune_bundles takes the same lock, so a run cannot be
-            # pruned between this check and the move
-            current: str | None = connection.execute(
-                select(aliases.c.run_id).where(aliases.c.name == alias).with_for_update()
-            ).scalar()
-            self._servable(connection, run_id, alias)
+            locked = lock_alias(connection, alias)  # first: prune takes this lock too
+            current = locked[0] if locked is not None else None
+            if not check_servable(connection, run_id, alias):
+                raise self._unknown_run(connection, run_id)
             if current == run_id:
                 return run_id
-            _move_alias(connection, alias, run_id, previous=current, action="promote")
+            move_alias(connection, alias, run_id, previous=current, action="promote")
         return current
 
     def rollback(self, alias: str = PRODUCTION, *, verify: bool = True) -> str:
@@ -455,11 +419,7 @@ class Registry:
 
         """
         with self._write() as connection:
-            row = connection.execute(
-                select(aliases.c.run_id, aliases.c.previous_run_id)
-                .where(aliases.c.name == alias)
-                .with_for_update()
-            ).first()
+            row = lock_alias(connection, alias)
             if row is None:
                 raise RegistryLookupError(
                     f"alias {alias!r} points to no run, so there is nothing to roll back. "
@@ -471,27 +431,22 @@ class Registry:
                     f"alias {alias!r} points to run {current!r}, the first run it was given; "
                     "there is no earlier run to roll back to."
                 )
-            self._servable(connection, target, alias)
+            check_servable(connection, target, alias)
             if verify:
                 verify_bundle(self.resolve_bundle(target))
             # the alias' state when it last moved to `target`: its previous run then
-            earlier = connection.execute(
-                select(alias_history.c.previous_run_id)
-                .where(alias_history.c.name == alias, alias_history.c.run_id == target)
-                .order_by(alias_history.c.id.desc())
-                .limit(1)
-            ).scalar()
-            _move_alias(connection, alias, target, previous=earlier, action="rollback")
+            earlier = run_before(connection, alias, target)
+            move_alias(connection, alias, target, previous=earlier, action="rollback")
         return str(target)
 
     def prune_bundles(self, keep: int, *, dry_run: bool = False) -> list[str]:
         """Delete the bundles of all but the newest ``keep`` runs; return their run ids.
 
         Runs an alias points to, and the runs a rollback would go back to, are always
-        kept. Pruned runs keep their records (entity
-        rows, metrics, history) with status ``pruned``, and cannot be promoted again. The
-        status changes in one transaction before any file is deleted, so a prune killed
-        half-way leaves nothing servable without its bundle; the next prune finishes it.
+        kept. Pruned runs keep their records (entity rows, metrics, history) with status
+        ``pruned``, and cannot be promoted again. The status changes in one transaction
+        before any file is deleted, so a prune killed half-way leaves nothing servable
+        without its bundle; the next prune finishes it.
 
         Args:
             keep: How many of the newest runs keep their bundles (at least 1).
@@ -504,16 +459,7 @@ class Registry:
         if keep < 1:
             raise RegistryError(f"keep={keep}: at least the newest run must keep its bundle.")
         with self._write() as connection:
-            pointers = connection.execute(
-                select(aliases.c.run_id, aliases.c.previous_run_id).with_for_update()
-            ).all()
-            kept = {run_id for pair in pointers for run_id in pair if run_id is not None}
-            ordered = connection.execute(
-                select(runs.c.run_id, runs.c.status, runs.c.bundle_path).order_by(
-                    runs.c.created_at.desc(), runs.c.run_id.desc()
-                )
-            ).all()
-            old = [row for row in ordered[keep:] if row.run_id not in kept]
+            old = prune_candidates(connection, keep)
             doomed = [row.run_id for row in old if row.status != PRUNED]
             if doomed and not dry_run:
                 connection.execute(
