@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from glocal.config import Settings, Workspace
 from glocal.config.models import GlobalModelSettings
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models import HybridModel
 from glocal.registry import Registry
+from tests.conftest import POSTGRES_ENV, postgres_schema_url
 from tests.models.conftest import time_split
-
-POSTGRES_ENV = "GLOCAL_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
@@ -36,21 +32,6 @@ def settings() -> Settings:
     return Settings()
 
 
-def _postgres_schema_url(base: str) -> Iterator[str]:
-    """Yield a URL whose search_path is a fresh schema; drop the schema afterwards."""
-    schema = f"glocal_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
@@ -62,7 +43,7 @@ def registry_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"set {POSTGRES_ENV} to run the registry tests on PostgreSQL")
-    yield from _postgres_schema_url(base)
+    yield from postgres_schema_url(base)
 
 
 @pytest.fixture
