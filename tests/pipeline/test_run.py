@@ -158,3 +158,19 @@ def test_old_bundles_are_pruned_but_production_and_rollback_target_stay(
         assert runs.loc[first.run_id, "status"] == "pruned"
         assert registry.rollback() == second.run_id
     assert verify_bundle(_bundle(workspace, second.run_id))
+
+
+def test_run_reuses_the_panel_glocal_features_built(tmp_path: Path) -> None:
+    from glocal.cli.main import main
+    from tests.pipeline.conftest import write_demo
+
+    root = tmp_path / "ws"
+    data = write_demo(tmp_path / "day1.parquet", n_customers=60)
+    assert main(["init", str(root)]) == 0
+    assert main(["ingest", str(data), "-w", str(root)]) == 0
+    assert main(["features", "-w", str(root)]) == 0
+    workspace = Workspace(root)
+    summary = run_pipeline(workspace, workspace.settings())
+    steps = {step.name: step for step in summary.steps}
+    assert steps["features"].status == "skipped", steps["features"].detail
+    assert steps["train"].status == "ran"

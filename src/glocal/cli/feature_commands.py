@@ -109,13 +109,18 @@ def features(
     from glocal.features import write_panel
 
     ws, settings = open_workspace(workspace)
-    if panel_file is not None or settings.panel.mode == "panel":
+    from_panel_file = panel_file is not None or settings.panel.mode == "panel"
+    if from_panel_file:
         version, source, panel, latest = _from_panel_file(panel_file, settings)
     else:
         version, source, panel, latest = _from_transactions(ws, settings)
     # lay the split out first: a split the settings cannot make fails before anything is written
     blocks = _blocks(panel, settings) if describe else None
     files = write_panel(ws, version, panel, latest, source=source)
+    if not from_panel_file:  # `glocal run` reuses this panel instead of building it again
+        from glocal.pipeline.steps import mark_panel_built
+
+        mark_panel_built(ws, version, settings)
     stdout_console.print(_summary(version, panel, latest))
     for path in (files.panel, files.latest):
         stdout_console.print(f"Wrote {path}", highlight=False, markup=False)

@@ -35,7 +35,7 @@ from glocal.features import (
 )
 from glocal.features.io import PanelFiles
 
-__all__ = ["DataStep", "PanelStep", "data_step", "panel_key", "panel_step"]
+__all__ = ["DataStep", "PanelStep", "data_step", "mark_panel_built", "panel_key", "panel_step"]
 
 _PANEL_MARKER = "pipeline_panel.json"
 
@@ -110,6 +110,18 @@ def _marker(files: PanelFiles) -> Path:
     return files.panel.parent / _PANEL_MARKER
 
 
+def mark_panel_built(workspace: Workspace, data_version: str, settings: Settings) -> str:
+    """Record that the panel of ``data_version`` was just built with ``settings``.
+
+    `glocal features` calls this too, so a later `glocal run` reuses its panel instead of
+    building the same one again. Returns the panel key.
+    """
+    key = panel_key(data_version, settings)
+    files = PanelFiles.of(workspace, data_version)
+    write_json_atomic(_marker(files), {"panel_key": key, "data_version": data_version})
+    return key
+
+
 def _is_current(workspace: Workspace, data_version: str, key: str, files: PanelFiles) -> bool:
     try:
         current = read_current_panel(workspace)
@@ -134,6 +146,6 @@ def panel_step(workspace: Workspace, settings: Settings, version: DataVersion) -
     panel = build_panel(transactions, settings.features)
     latest = build_latest_snapshot(transactions, settings.features)
     write_panel(workspace, version.version, panel, latest, source=version.source_path)
-    write_json_atomic(_marker(files), {"panel_key": key, "data_version": version.version})
+    mark_panel_built(workspace, version.version, settings)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
     return PanelStep(key, files, True, detail, panel)
