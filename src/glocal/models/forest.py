@@ -28,6 +28,8 @@ import numpy.typing as npt
 __all__ = [
     "COMPILED_COLD_MIN_ROWS",
     "COMPILED_MIN_ROWS",
+    "IDENTITY_OBJECTIVES",
+    "ZERO_THRESHOLD",
     "CompiledForest",
     "load_kernel",
     "use_compiled",
@@ -51,14 +53,14 @@ COMPILED_COLD_MIN_ROWS = 400_000
 _CATEGORICAL = 1
 _ROWS_PER_BLOCK = 4096
 _LOG = logging.getLogger(__name__)
-_WARM: list[bool] = []  # holds True once the kernel has run in this process
+_kernel_warm = False  # True once the kernel has run in this process
 
 
 def use_compiled(rows: int) -> bool:
     """Whether a batch of ``rows`` is worth the compiled kernel (``engine='auto'``)."""
     if rows < COMPILED_MIN_ROWS:
         return False
-    return rows >= COMPILED_COLD_MIN_ROWS or bool(_WARM)
+    return rows >= COMPILED_COLD_MIN_ROWS or _kernel_warm
 
 
 @cache
@@ -246,5 +248,6 @@ class CompiledForest:
             _ROWS_PER_BLOCK,
             out,
         )
-        _WARM[:] = [True]
+        global _kernel_warm  # one process-wide fact
+        _kernel_warm = True
         return out
