@@ -51,10 +51,10 @@ def _format_time(value: Any) -> str:
 @registry_app.command("list")
 def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
     """List recorded runs, newest first; the one production serves is marked."""
-    with _open(workspace) as registry:
-        frame = registry.list_runs()
     from glocal.registry import PRUNED
 
+    with _open(workspace) as registry:
+        frame = registry.list_runs()
     if frame.empty:
         stdout_console.print("No runs recorded yet; `glocal run` records one.")
         return
