@@ -6,6 +6,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glocal.models import GlobalModel
 from glocal.models.forest import (
@@ -112,3 +114,44 @@ def test_auto_engine_compiles_large_batches_only() -> None:
     assert forest is not None
     forest.predict(x)  # the kernel is warm from here on in this process
     assert use_compiled(COMPILED_MIN_ROWS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    rows=st.integers(50, 600),
+    columns=st.integers(1, 6),
+    nan_fraction=st.floats(0.0, 0.5),
+    zero_fraction=st.floats(0.0, 0.5),
+    categorical=st.booleans(),
+    params=st.fixed_dictionaries(
+        {
+            "num_leaves": st.integers(2, 63),
+            "min_data_in_leaf": st.integers(1, 30),
+            "zero_as_missing": st.booleans(),
+            "use_missing": st.booleans(),
+        }
+    ),
+)
+def test_random_forests_match_lightgbm_bit_for_bit(
+    seed: int,
+    rows: int,
+    columns: int,
+    nan_fraction: float,
+    zero_fraction: float,
+    categorical: bool,
+    params: dict[str, Any],
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, columns)) * rng.choice([1.0, 1e-3, 1e6], size=columns)
+    x[rng.random(x.shape) < zero_fraction] = 0.0
+    x[rng.random(x.shape) < nan_fraction] = np.nan
+    if categorical:
+        x[:, 0] = np.where(np.isnan(x[:, 0]), np.nan, rng.integers(0, 50, rows))
+    y = np.nan_to_num(x).sum(axis=1) + rng.normal(size=rows)
+    data = lgb.Dataset(x, y, categorical_feature=[0] if categorical else "auto")
+    booster = lgb.train({"verbose": -1, "seed": seed, **params}, data, num_boost_round=15)
+    forest = CompiledForest.from_booster(booster)
+    assert forest is not None
+    score = np.vstack([x, rng.normal(size=(rows, columns)) * 10])
+    np.testing.assert_array_equal(forest.predict(score), booster.predict(score))
