@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,7 +11,9 @@ from glocal.cli.main import main
 from glocal.config import Settings, Workspace
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.evaluation import POLICIES, Evaluation, evaluate_split, write_evaluation
+from glocal.evaluation.policies import global_predictions
 from glocal.features import split_panel
+from glocal.models import HybridModel
 
 FAST = {"global_model": {"params": {"n_estimators": 200, "learning_rate": 0.1}}}
 
@@ -104,3 +107,31 @@ def test_real_data_goals(real_data_path: Path, tmp_path: Path) -> None:
     assert hybrid["mae"] < 0.97 * base["mae"]
     assert hybrid["mse"] <= policies["global_with_entity_id"]["mse"]
     assert 10 * hybrid["mse"] < policies["seed_recipe"]["mse"]
+
+
+@pytest.mark.parametrize("entity_feature", [False, True])
+def test_the_hybrids_global_model_is_the_matching_global_policy(entity_feature: bool) -> None:
+    """evaluate_split reuses the hybrid's global predictions for one of the two policies."""
+    panel, _ = make_synthetic_panel(60, 40, 3, heterogeneity=1.0, noise=1.0, seed=5)
+    settings = Settings.model_validate(
+        {"global_model": {**FAST["global_model"], "entity_feature": entity_feature}}
+    )
+    split = split_panel(panel, settings.split, horizon_days=7)
+    model = HybridModel(
+        global_model=settings.global_model,
+        local_models=settings.local_models,
+        selection=settings.selection,
+        seed=settings.seed,
+    ).fit(split.train, split.validation)
+    assert model.global_uses_entity_ is entity_feature
+    policy = global_predictions(
+        split.train,
+        split.validation,
+        split.test,
+        model.feature_columns_,
+        model.categorical_columns_,
+        settings.global_model,
+        settings.seed,
+        with_entity_id=entity_feature,
+    )
+    np.testing.assert_array_equal(model.predict(split.test)["global_prediction"], policy)
