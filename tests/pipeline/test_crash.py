@@ -19,7 +19,7 @@ from tests.pipeline.conftest import append_orders
 
 Run = tuple[Workspace, RunSummary, Path]
 
-_PAUSES = ("train", "state", "bundle", "register", "promote", "predict")
+_PAUSES = ("train", "state", "bundle", "register", "promote", "predict", "prune")
 
 
 def _start(root: Path, data: Path, pause: str | None) -> subprocess.Popen[str]:
