@@ -164,3 +164,20 @@ def test_cli_default_alias_is_the_registry_production_alias() -> None:
     from glocal.registry.registry import PRODUCTION
 
     assert registry_commands.PRODUCTION == PRODUCTION
+
+
+def test_list_shows_the_newest_runs_and_every_aliased_one(
+    two_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Registry.open(None, two_runs) as registry:
+        path = write_bundle(two_runs, "run-c", fitted_model[0], BundleMetadata("v1", Settings()))
+        registry.record_bundle(path)
+    assert main(["registry", "promote", "run-a", *_ws(two_runs)]) == 0
+    capsys.readouterr()
+    assert main(["registry", "list", "--limit", "1", *_ws(two_runs)]) == 0
+    out = capsys.readouterr().out
+    assert "run-c" in out and "run-a" in out  # the newest, and production
+    assert "run-b" not in out
+    assert "1 older run(s) not shown; --limit 0 shows all." in out
+    assert main(["registry", "list", "--limit", "0", *_ws(two_runs)]) == 0
+    assert "run-b" in capsys.readouterr().out

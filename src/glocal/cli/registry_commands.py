@@ -49,7 +49,13 @@ def _format_time(value: Any) -> str:
 
 
 @registry_app.command("list")
-def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
+def list_runs(
+    workspace: WorkspaceOption = Path("."),
+    limit: Annotated[
+        int,
+        typer.Option("--limit", min=0, help="Newest runs to show (aliased runs always); 0: all."),
+    ] = 20,
+) -> None:
     """List recorded runs, newest first; the one production serves is marked."""
     from glocal.registry import PRUNED
 
@@ -65,7 +71,10 @@ def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in row.items()} for row in frame.to_dict("records")
     ]
-    for row in records:
+    shown = [
+        row for index, row in enumerate(records) if not limit or index < limit or row["aliases"]
+    ]
+    for row in shown:
         summary = row["summary"] or {}
         counts = sorted(summary.get("decisions", {}).items())
         table.add_row(
@@ -78,6 +87,11 @@ def list_runs(workspace: WorkspaceOption = Path(".")) -> None:
             str(row["parent_run_id"] or ""),
         )
     stdout_console.print(table)
+    if len(shown) < len(records):
+        stdout_console.print(
+            f"{len(records) - len(shown):,} older run(s) not shown; --limit 0 shows all.",
+            highlight=False,
+        )
 
 
 @registry_app.command("show")
