@@ -181,3 +181,8 @@ def test_list_shows_the_newest_runs_and_every_aliased_one(
     assert "1 older run(s) not shown; --limit 0 shows all." in out
     assert main(["registry", "list", "--limit", "0", *_ws(two_runs)]) == 0
     assert "run-b" in capsys.readouterr().out
+    entity = str(fitted_model[1]["entity_id"].iloc[0])
+    assert main(["registry", "show", entity, "--limit", "2", *_ws(two_runs)]) == 0
+    out = capsys.readouterr().out
+    assert "run-c" in out and "run-b" in out and "run-a" not in out.split("Decision history")[1]
+    assert "1 older row(s) not shown" in out

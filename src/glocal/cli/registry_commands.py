@@ -98,6 +98,9 @@ def list_runs(
 def show(
     entity: Annotated[str, typer.Argument(help="Entity (customer) id.")],
     workspace: WorkspaceOption = Path("."),
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Newest history rows to show; 0: all.")
+    ] = 20,
 ) -> None:
     """Show an entity's model card: production decision and decision history."""
     with _open(workspace) as registry:
@@ -126,7 +129,8 @@ def show(
         table.add_column(column, no_wrap=True)
     for column in ("MSE global", "MSE local", "carried"):
         table.add_column(column, no_wrap=True, justify="right")
-    for item in reversed(card["history"]):
+    history = card["history"][::-1]
+    for item in history[:limit] if limit else history:
         decision = item["decision"]
         if item["candidate"] and decision != "global":
             decision = f"{decision}: {item['candidate']}"
@@ -141,6 +145,11 @@ def show(
             "yes" if item["carried_forward"] else "",
         )
     stdout_console.print(table)
+    if limit and len(history) > limit:
+        stdout_console.print(
+            f"{len(history) - limit:,} older row(s) not shown; --limit 0 shows all.",
+            highlight=False,
+        )
     stdout_console.print("Full precision: glocal registry export --json", highlight=False)
 
 
