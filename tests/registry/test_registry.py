@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from glocal.config import Settings, Workspace
 from glocal.core.errors import (
-    BundleError,
     RegistryError,
     RegistryLookupError,
     RegistryUnavailableError,
@@ -20,54 +19,18 @@ from glocal.models import HybridModel
 from glocal.registry import (
     ENTITY_MODEL_COLUMNS,
     BundleMetadata,
-    GlobalVersion,
     Registry,
-    RunRecord,
-    entity_models_frame,
     write_bundle,
 )
+from tests.registry.conftest import T0, entity_rows, record_run, run_record
 
 Fitted = tuple[HybridModel, pd.DataFrame]
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-def _run(run_id: str, days: int, parent: str | None = None) -> RunRecord:
-    return RunRecord(
-        run_id=run_id,
-        created_at=T0 + dt.timedelta(days=days),
-        data_version="v1",
-        config_hash="c" * 64,
-        code_version="0.1.0",
-        bundle_path=f"models/bundles/{run_id}",
-        metrics={"mse": float(days)},
-        global_version_id="gm-1",
-        parent_run_id=parent,
-    )
-
-
-def _entities(model: HybridModel, days: int, carried: bool = False) -> pd.DataFrame:
-    return entity_models_frame(
-        model.decisions_,
-        trained_at=T0 + dt.timedelta(days=days),
-        global_version_id="gm-1",
-        carried_forward=carried,
-    )
-
-
-def _record(registry: Registry, model: HybridModel, run_id: str, days: int) -> None:
-    """Record a run with a real bundle at its ``bundle_path`` (promote verifies it)."""
-    created = T0 + dt.timedelta(days=days)
-    write_bundle(
-        registry._workspace, run_id, model, BundleMetadata("v1", Settings(), created_at=created)
-    )
-    version = GlobalVersion("gm-1", run_id, T0, "v1", 40, False)
-    registry.record_run(_run(run_id, days), version, _entities(model, days))
 
 
 def test_record_and_read_back(registry: Registry, fitted_model: Fitted) -> None:
     model = fitted_model[0]
-    _record(registry, model, "r1", 0)
-    _record(registry, model, "r2", 7)  # the same global version, carried forward
+    record_run(registry, model, "r1", 0)
+    record_run(registry, model, "r2", 7)  # the same global version, carried forward
     runs = registry.list_runs()
     assert list(runs["run_id"]) == ["r2", "r1"]
     assert runs.loc[0, "summary"]["entities"] == len(model.decisions_)
@@ -85,19 +48,19 @@ def test_record_and_read_back(registry: Registry, fitted_model: Fitted) -> None:
 
 def test_record_run_is_one_transaction(registry: Registry, fitted_model: Fitted) -> None:
     model = fitted_model[0]
-    _record(registry, model, "r1", 0)
+    record_run(registry, model, "r1", 0)
     with pytest.raises(RegistryError, match="recorded already"):
-        registry.record_run(_run("r1", 0), None, _entities(model, 0))
-    broken = _entities(model, 1)
+        registry.record_run(run_record("r1", 0), None, entity_rows(model, 0))
+    broken = entity_rows(model, 1)
     broken.loc[1, "entity_id"] = broken.loc[0, "entity_id"]
     with pytest.raises(RegistryError, match="more than once"):
-        registry.record_run(_run("r2", 1), None, broken)
+        registry.record_run(run_record("r2", 1), None, broken)
     assert list(registry.list_runs()["run_id"]) == ["r1"]
 
 
 def test_promote_and_rollback_walk_back(registry: Registry, fitted_model: Fitted) -> None:
     for index, run_id in enumerate(["a", "b", "c"]):
-        _record(registry, fitted_model[0], run_id, index)
+        record_run(registry, fitted_model[0], run_id, index)
     assert registry.alias() is None
     assert registry.promote("a") is None
     assert registry.promote("b") == "a"
@@ -115,7 +78,7 @@ def test_promote_and_rollback_walk_back(registry: Registry, fitted_model: Fitted
 
 
 def test_unknown_run_lists_recent_runs(registry: Registry, fitted_model: Fitted) -> None:
-    _record(registry, fitted_model[0], "r1", 0)
+    record_run(registry, fitted_model[0], "r1", 0)
     with pytest.raises(RegistryLookupError, match=r"'nope' is not recorded.*recent runs: r1"):
         registry.promote("nope")
     with pytest.raises(RegistryLookupError, match="nope"):
@@ -129,8 +92,8 @@ def test_model_card_has_current_decision_and_history(
     registry: Registry, fitted_model: Fitted
 ) -> None:
     model = fitted_model[0]
-    _record(registry, model, "r1", 0)
-    _record(registry, model, "r2", 7)
+    record_run(registry, model, "r1", 0)
+    record_run(registry, model, "r2", 7)
     registry.promote("r1")
     entity = str(model.decisions_["entity_id"].iloc[0])
     card = registry.model_card(entity)
@@ -150,7 +113,7 @@ def test_export_json_per_customer(
     with pytest.raises(RegistryLookupError, match="no runs"):
         registry.export_json()
     model = fitted_model[0]
-    _record(registry, model, "r1", 0)
+    record_run(registry, model, "r1", 0)
     registry.promote("r1")
     path = registry.export_json()
     assert path == workspace.models_dir / "registry.json"
@@ -242,60 +205,3 @@ def test_new_run_ids_sort_by_time_and_name_valid_bundles() -> None:
     first = new_run_id(T0)
     second = new_run_id(T0 + dt.timedelta(seconds=1))
     assert first.startswith("20240101T000000Z-") and first < second
-
-
-def test_prune_keeps_newest_aliased_and_rollback_target(
-    registry: Registry, fitted_model: Fitted, workspace: Workspace
-) -> None:
-    model = fitted_model[0]
-    for index, run_id in enumerate(["a", "b", "c", "d", "e"]):
-        _record(registry, model, run_id, index)
-    registry.promote("b")
-    registry.promote("c")  # production c, a rollback goes to b
-    assert registry.prune_bundles(1, dry_run=True) == ["d", "a"]
-    assert (workspace.models_dir / "bundles" / "a").is_dir()
-    assert registry.prune_bundles(1) == ["d", "a"]
-    kept = sorted(p.name for p in (workspace.models_dir / "bundles").iterdir())
-    assert kept == ["b", "c", "e"]
-    runs = registry.list_runs().set_index("run_id")
-    assert runs.loc["a", "status"] == "pruned" and runs.loc["e", "status"] == "completed"
-    assert len(registry.entity_models("a")) == len(model.decisions_)  # history stays
-    with pytest.raises(RegistryError, match="deleted by retention"):
-        registry.promote("a")
-    assert registry.alias() == "c"
-    assert registry.prune_bundles(1) == []  # nothing more to do
-    assert registry.rollback() == "b"
-    with pytest.raises(RegistryError, match="at least the newest run"):
-        registry.prune_bundles(0)
-
-
-def test_prune_killed_while_deleting_is_finished_by_the_next(
-    registry: Registry, fitted_model: Fitted, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for index, run_id in enumerate(["a", "b"]):
-        _record(registry, fitted_model[0], run_id, index)
-
-    def killed(path: Path) -> bool:
-        raise KeyboardInterrupt  # the process dies after the status change
-
-    monkeypatch.setattr("glocal.registry.registry.discard_bundle", killed)
-    with pytest.raises(KeyboardInterrupt):
-        registry.prune_bundles(1)
-    monkeypatch.undo()
-    assert (workspace.models_dir / "bundles" / "a").is_dir()
-    with pytest.raises(RegistryError, match="deleted by retention"):
-        registry.promote("a", verify=False)
-    assert registry.prune_bundles(1) == []
-    assert not (workspace.models_dir / "bundles" / "a").exists()
-
-
-def test_promote_refuses_a_tampered_bundle(
-    registry: Registry, fitted_model: Fitted, workspace: Workspace
-) -> None:
-    for index, run_id in enumerate(["a", "b"]):
-        _record(registry, fitted_model[0], run_id, index)
-    registry.promote("a")
-    (workspace.models_dir / "bundles" / "b" / "decisions.parquet").write_bytes(b"changed")
-    with pytest.raises(BundleError, match="checksum mismatch"):
-        registry.promote("b")
-    assert registry.alias() == "a"
