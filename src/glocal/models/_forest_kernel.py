@@ -35,8 +35,11 @@ def _next_node(
     cat_bits: npt.NDArray[np.uint32],
     zero: float,
 ) -> int:
+    """Return the child ``value`` goes to at ``node``: LightGBM's ``Tree::Decision``."""
     kind = decision[node]
     if kind & _CATEGORICAL:
+        # LightGBM truncates toward zero (static_cast<int>): (-1, 0) is category 0, while
+        # NaN, negative and out-of-int categories go right
         if math.isnan(value) or value <= -1.0 or value >= _MAX_CATEGORY:
             return int(right[node])
         category = int(value)
@@ -49,7 +52,7 @@ def _next_node(
         if missing == _MISSING_NAN:
             return int(left[node] if kind & _DEFAULT_LEFT else right[node])
         value = 0.0
-    elif -zero <= value <= zero:
+    elif -zero <= value <= zero:  # LightGBM's row reader drops such values: they read as 0
         value = 0.0
     if missing == _MISSING_ZERO and value == 0.0:
         return int(left[node] if kind & _DEFAULT_LEFT else right[node])
