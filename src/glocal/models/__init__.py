@@ -36,6 +36,7 @@ _HOMES = {
     "select_per_entity": "selection",
 }
 
+# spelled out, not derived from _HOMES: linters and type checkers read a literal __all__
 __all__ = [
     "DECISION_COLUMNS",
     "PREDICTION_COLUMNS",
