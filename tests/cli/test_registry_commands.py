@@ -35,6 +35,15 @@ def two_runs(workspace: Workspace, fitted_model: Fitted) -> Workspace:
     return workspace
 
 
+@pytest.fixture
+def three_runs(two_runs: Workspace, fitted_model: Fitted) -> Workspace:
+    """:func:`two_runs` plus a newer ``run-c``."""
+    with Registry.open(None, two_runs) as registry:
+        path = write_bundle(two_runs, "run-c", fitted_model[0], BundleMetadata("v1", Settings()))
+        registry.record_bundle(path)
+    return two_runs
+
+
 def _ws(workspace: Workspace) -> list[str]:
     return ["--workspace", str(workspace.root)]
 
@@ -136,26 +145,23 @@ def test_empty_registry_lists_nothing(
 
 
 def test_prune_deletes_old_bundles_and_keeps_records(
-    two_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+    three_runs: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Registry.open(None, two_runs) as registry:
-        path = write_bundle(two_runs, "run-c", fitted_model[0], BundleMetadata("v1", Settings()))
-        registry.record_bundle(path)
-    assert main(["registry", "promote", "run-a", *_ws(two_runs)]) == 0
-    assert main(["registry", "prune", "--keep", "1", "--dry-run", *_ws(two_runs)]) == 0
+    assert main(["registry", "promote", "run-a", *_ws(three_runs)]) == 0
+    assert main(["registry", "prune", "--keep", "1", "--dry-run", *_ws(three_runs)]) == 0
     assert "Would delete the bundles of 1 run(s): run-b" in capsys.readouterr().out
-    assert (two_runs.models_dir / "bundles" / "run-b").is_dir()
-    assert main(["registry", "prune", "--keep", "1", *_ws(two_runs)]) == 0
+    assert (three_runs.models_dir / "bundles" / "run-b").is_dir()
+    assert main(["registry", "prune", "--keep", "1", *_ws(three_runs)]) == 0
     assert "Deleted the bundles of 1 run(s): run-b" in capsys.readouterr().out
-    assert not (two_runs.models_dir / "bundles" / "run-b").exists()
-    assert main(["registry", "list", *_ws(two_runs)]) == 0
+    assert not (three_runs.models_dir / "bundles" / "run-b").exists()
+    assert main(["registry", "list", *_ws(three_runs)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "run-b" in x)
     assert "bundle pruned" in line
-    assert main(["registry", "promote", "run-b", *_ws(two_runs)]) == 2
+    assert main(["registry", "promote", "run-b", *_ws(three_runs)]) == 2
     assert "deleted by retention" in capsys.readouterr().err
-    assert main(["registry", "prune", "--keep", "1", *_ws(two_runs)]) == 0
+    assert main(["registry", "prune", "--keep", "1", *_ws(three_runs)]) == 0
     assert "Nothing to prune" in capsys.readouterr().out
-    assert main(["registry", "prune", "--keep", "0", *_ws(two_runs)]) == 2
+    assert main(["registry", "prune", "--keep", "0", *_ws(three_runs)]) == 2
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -167,22 +173,19 @@ def test_cli_default_alias_is_the_registry_production_alias() -> None:
 
 
 def test_list_shows_the_newest_runs_and_every_aliased_one(
-    two_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
+    three_runs: Workspace, fitted_model: Fitted, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Registry.open(None, two_runs) as registry:
-        path = write_bundle(two_runs, "run-c", fitted_model[0], BundleMetadata("v1", Settings()))
-        registry.record_bundle(path)
-    assert main(["registry", "promote", "run-a", *_ws(two_runs)]) == 0
+    assert main(["registry", "promote", "run-a", *_ws(three_runs)]) == 0
     capsys.readouterr()
-    assert main(["registry", "list", "--limit", "1", *_ws(two_runs)]) == 0
+    assert main(["registry", "list", "--limit", "1", *_ws(three_runs)]) == 0
     out = capsys.readouterr().out
     assert "run-c" in out and "run-a" in out  # the newest, and production
     assert "run-b" not in out
     assert "1 older run(s) not shown; --limit 0 shows all." in out
-    assert main(["registry", "list", "--limit", "0", *_ws(two_runs)]) == 0
+    assert main(["registry", "list", "--limit", "0", *_ws(three_runs)]) == 0
     assert "run-b" in capsys.readouterr().out
     entity = str(fitted_model[1]["entity_id"].iloc[0])
-    assert main(["registry", "show", entity, "--limit", "2", *_ws(two_runs)]) == 0
+    assert main(["registry", "show", entity, "--limit", "2", *_ws(three_runs)]) == 0
     out = capsys.readouterr().out
     assert "run-c" in out and "run-b" in out and "run-a" not in out.split("Decision history")[1]
     assert "1 older row(s) not shown" in out

@@ -188,9 +188,7 @@ def prune(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Delete bundles of old runs; records stay."""
-    from glocal.pipeline import WorkspaceLock
-    from glocal.pipeline.state import cleanup_orphan_states
-    from glocal.registry import Registry, list_bundles
+    from glocal.pipeline import WorkspaceLock, prune_old_runs
 
     ws, settings = open_workspace(workspace)
     keep = keep if keep is not None else settings.registry.keep_bundles
@@ -202,16 +200,13 @@ def prune(
         )
         return
     with WorkspaceLock(ws.root, command="glocal registry prune"):
-        with Registry.open(settings.registry.url, ws) as registry:
-            pruned = registry.prune_bundles(keep, dry_run=dry_run)
-        if not dry_run:
-            cleanup_orphan_states(ws, {path.name for path in list_bundles(ws)})
-    verb = "would delete" if dry_run else "deleted"
+        pruned = prune_old_runs(ws, settings, keep, dry_run=dry_run)
     if not pruned:
         message = f"Nothing to prune: no unaliased run is older than the newest {keep}."
     else:
+        verb = "Would delete" if dry_run else "Deleted"
         message = f"{verb} the bundles of {len(pruned)} run(s): {', '.join(pruned)}"
-    stdout_console.print(message[0].upper() + message[1:], markup=False, highlight=False)
+    stdout_console.print(message, markup=False, highlight=False)
 
 
 @registry_app.command("export")

@@ -4,6 +4,7 @@
   predict, skipping every step whose inputs did not change, retraining local models only
   for entities with new transactions and the global model on its cadence;
 * :func:`predict_batch` scores the latest snapshot with the ``production`` bundle;
+* :func:`prune_old_runs` deletes the bundles of old runs (retention);
 * :class:`WorkspaceLock` keeps two runs from overlapping in one workspace.
 
 It sits directly below the CLI and may use every other layer.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from glocal.pipeline.lock import WorkspaceLock
 from glocal.pipeline.predict import PREDICTION_FILE_COLUMNS, BatchPredictions, predict_batch
+from glocal.pipeline.retention import prune_old_runs
 from glocal.pipeline.run import PAUSE_VARIABLE, STEPS, run_pipeline
 from glocal.pipeline.summary import RunSummary, StepRecord, render_summary
 
@@ -25,6 +27,7 @@ __all__ = [
     "StepRecord",
     "WorkspaceLock",
     "predict_batch",
+    "prune_old_runs",
     "render_summary",
     "run_pipeline",
 ]

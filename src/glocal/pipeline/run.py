@@ -31,6 +31,7 @@ from glocal.core.progress import StepProgress, step_progress
 from glocal.data import load_clean_transactions
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import latest_snapshot, score_snapshot, write_predictions
+from glocal.pipeline.retention import prune_old_runs
 from glocal.pipeline.retrain import TrainingOutcome, TrainingPlan, plan_training, train
 from glocal.pipeline.state import (
     cleanup_orphan_states,
@@ -194,9 +195,7 @@ def _prune_step(workspace: Workspace, settings: Settings, steps: _Steps) -> None
         if keep is None:
             note["status"], note["detail"] = "skipped", "registry.keep_bundles is null"
             return
-        with Registry.open(settings.registry.url, workspace) as registry:
-            pruned = registry.prune_bundles(keep)
-        cleanup_orphan_states(workspace, {path.name for path in list_bundles(workspace)})
+        pruned = prune_old_runs(workspace, settings, keep)
         if pruned:
             note["detail"] = f"deleted {len(pruned)} bundle(s) older than the newest {keep} runs"
         else:
