@@ -132,7 +132,7 @@ def _publish(
         reg.record_run(record, GlobalVersion.from_manifest(manifest), outcome.entity_models)
         note["detail"] = f"{len(outcome.entity_models):,} entity models"
     with steps.step("promote") as note, Registry.open(settings.registry.url, workspace) as reg:
-        previous = reg.promote(run_id)
+        previous = reg.promote(run_id, verify=False)  # verified above, before registering
         note["detail"] = f"production: {previous or 'none'} -> {run_id}"
     steps.summary.production_run_id = run_id
 
