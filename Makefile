@@ -11,20 +11,21 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,btyd]'
 	touch $@
 
 ## Run the main job on built-in demo data.
 demo: setup
 	$(BIN)/glocal demo --workspace $(DEMO_WORKSPACE)
 
-## Run every test (what CI runs): lint, types, layering, then pytest with all markers.
+## Run every test (what CI runs): lint, types, layering, then pytest with all markers and
+## every docstring example.
 test: setup lint
-	$(BIN)/pytest -n 2 -m "" tests
+	$(BIN)/pytest -n 2 -m "" --doctest-modules src/glocal tests
 
 ## Quick feedback: skip tests marked slow.
 test-fast: setup
-	$(BIN)/pytest -n 2 -m "not slow" tests
+	$(BIN)/pytest -n 2 -m "not slow" --doctest-modules src/glocal tests
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -57,7 +57,7 @@ def test_describe_prints_the_blocks(demo_workspace: Workspace, capsys: pytest.Ca
     assert run("features", "-w", demo_workspace.root, "--describe") == 0
     out = capsys.readouterr().out
     assert "embargo 30 days" in out
-    for block in ("train", "validation", "test"):
+    for block in ("history", "fold 1", "fold 3", "test"):
         assert block in out
 
 
@@ -111,7 +111,7 @@ def test_cutoff_range_outside_the_data_is_exit_2(
     assert "Traceback" not in err
 
 
-def test_split_without_train_block_is_exit_2(
+def test_split_without_room_for_the_folds_is_exit_2(
     fresh_settings: Workspace, capsys: pytest.CaptureFixture[str]
 ):
     set_settings(fresh_settings, split={"validation_days": 300})
@@ -119,8 +119,9 @@ def test_split_without_train_block_is_exit_2(
     before = {p: p.stat().st_mtime_ns for p in processed.rglob("*")}
     assert run("features", "-w", fresh_settings.root, "--describe") == 2
     err = capsys.readouterr().err
-    assert "the split leaves no train block" in err
-    assert "at least 388 days" in err  # 28 + 300 + 2 x 30
+    # the data cannot hold a 28-day test, a 30-day gap and 3 folds of 300 days
+    assert "no history block" in err or "too little history for 3 validation folds" in err
+    assert "split.validation_days" in err
     assert "Traceback" not in err
     assert {p: p.stat().st_mtime_ns for p in processed.rglob("*")} == before  # nothing written
 
@@ -151,7 +152,7 @@ def test_generic_panel_mode(
     assert run("features", "-w", fresh_settings.root, "--describe") == 0
     out = capsys.readouterr().out
     assert "104 (104 with a known target)" in out
-    assert "validation" in out
+    assert "fold 1" in out
 
 
 def test_panel_option_overrides_the_mode(

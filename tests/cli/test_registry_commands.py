@@ -12,17 +12,17 @@ from glocal.config.models import GlobalModelSettings
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models import HybridModel
 from glocal.registry import BundleMetadata, Registry, write_bundle
-from tests.models.conftest import time_split
+from tests.models.conftest import history_test, synthetic_hybrid
 
 Fitted = tuple[HybridModel, pd.DataFrame]
 
 
 @pytest.fixture(scope="module")
 def fitted_model() -> Fitted:
-    panel, _ = make_synthetic_panel(30, 20, 3, heterogeneity=1.0, noise=0.3, seed=4)
-    train, validation, test = time_split(panel)
+    panel, _ = make_synthetic_panel(30, 40, 3, heterogeneity=1.0, noise=0.3, seed=4)
+    history, test = history_test(panel)
     settings = GlobalModelSettings(params={"n_estimators": 20}, entity_feature=False)
-    return HybridModel(global_model=settings, seed=0).fit(train, validation), test
+    return synthetic_hybrid(global_model=settings).fit(history), test
 
 
 @pytest.fixture

@@ -100,13 +100,9 @@ def test_settings_round_trip_through_yaml() -> None:
     assert Settings.model_validate(yaml.safe_load(settings_to_yaml(settings))) == settings
 
 
-@pytest.mark.parametrize(("every", "horizon", "lags"), [(7, 30, 4), (3, 30, 9), (30, 30, 0)])
-def test_dependence_lags_follow_the_overlap_of_target_windows(
-    every: int, horizon: int, lags: int
-) -> None:
-    settings = Settings.model_validate(
-        {"features": {"cutoff_every_days": every, "horizon_days": horizon}}
-    )
-    assert settings.selection.dependence_lags == lags
+def test_dependence_lags_are_left_to_the_model_layer() -> None:
+    # the lags follow from the horizon and the panel's cutoff spacing, derived in one place
+    # (glocal.models.folds.dependence_lags) for the CLI and library users alike
+    assert Settings().selection.dependence_lags is None
     explicit = Settings.model_validate({"selection": {"dependence_lags": 1}})
     assert explicit.selection.dependence_lags == 1

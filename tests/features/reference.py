@@ -12,9 +12,11 @@ import math
 import statistics
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from glocal.config.features import FeatureSettings
+from glocal.features.btyd import btyd_expected_spend
 
 
 def _records(transactions: pd.DataFrame) -> list[dict[str, Any]]:
@@ -102,6 +104,28 @@ def _row(
         hi = cutoff - dt.timedelta(days=width * (n - 1 - j))
         spend.append(_sum([r["amount"] for r in history if lo <= r["day"] < hi]))
     row["spend_trend"] = statistics.linear_regression(list(range(n)), spend).slope
+    gross = _sum([r["amount"] for r in purchases])
+    first_day = _sum([r["amount"] for r in purchases if r["day"] == purchase_days[0]])
+    row["purchase_days"] = float(len(purchase_days))
+    row["spend_per_purchase_day"] = gross / len(purchase_days)
+    naive = settings.naive_window_days
+    horizon = settings.horizon_days
+    row["baseline_naive"] = _sum([r["amount"] for r in window(naive)]) * horizon / naive
+    for days in sorted(settings.windows_days):
+        if horizon < days < naive:
+            row[f"baseline_rate_{days}d"] = (
+                _sum([r["amount"] for r in window(days)]) * horizon / days
+            )
+    if settings.btyd:
+        repeats = len(purchase_days) - 1
+        # inputs of the BG/NBD + Gamma-Gamma fit, replaced by the forecast in reference_panel
+        row["baseline_btyd"] = (
+            float(repeats),
+            float((purchase_days[-1] - purchase_days[0]).days),
+            float((cutoff - purchase_days[0]).days),
+            (gross - first_day) / repeats if repeats else math.nan,
+            row["spend_per_purchase_day"],
+        )
     latest = max(
         (r for r in history if isinstance(r["country"], str)),
         key=lambda r: (r["timestamp"], r["country"]),
@@ -128,4 +152,18 @@ def reference_panel(transactions: pd.DataFrame, settings: FeatureSettings) -> pd
         for cutoff in reference_cutoffs(transactions, settings):
             if cutoff > min(purchases):
                 rows.append(_row(entity, cutoff, lines, end, settings))
-    return pd.DataFrame(rows)
+    panel = pd.DataFrame(rows)
+    if settings.btyd and len(panel):
+        # the fits themselves are tested in tests/features/test_btyd.py; here, their inputs
+        inputs = np.array(panel["baseline_btyd"].tolist(), dtype=np.float64)
+        cutoffs = pd.to_datetime(panel["cutoff"]).to_numpy().astype("datetime64[D]")
+        panel["baseline_btyd"] = btyd_expected_spend(
+            cutoffs.astype(np.int64),
+            inputs[:, 0],
+            inputs[:, 1],
+            inputs[:, 2],
+            inputs[:, 3],
+            inputs[:, 4],
+            settings.horizon_days,
+        )
+    return panel

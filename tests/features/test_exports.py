@@ -9,6 +9,7 @@ def test_public_api():
     assert sorted(glocal.features.__all__) == [
         "BlockRange",
         "CurrentPanel",
+        "Fold",
         "PanelFiles",
         "PanelSplit",
         "build_latest_snapshot",
@@ -19,6 +20,8 @@ def test_public_api():
         "load_generic_panel",
         "read_current_panel",
         "read_panel",
+        "resolve_embargo",
+        "rolling_folds",
         "split_panel",
         "write_panel",
     ]

@@ -7,7 +7,6 @@ default cleaning; a change in any of them means a feature, cutoff or split defin
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +14,7 @@ import pytest
 
 from glocal.config import Settings
 from glocal.data import clean_transactions, read_transactions
-from glocal.features import BlockRange, build_latest_snapshot, build_panel, split_panel
+from glocal.features import build_latest_snapshot, build_panel, split_panel
 
 pytestmark = pytest.mark.realdata
 
@@ -45,19 +44,28 @@ def test_default_panel_size(panel: pd.DataFrame):
 def test_default_split(panel: pd.DataFrame):
     settings = Settings()
     split = split_panel(panel, settings.split, settings.features.horizon_days)
-    assert split.ranges == {
-        "train": BlockRange(dt.date(2010, 12, 6), dt.date(2011, 6, 13)),
-        "validation": BlockRange(dt.date(2011, 7, 18), dt.date(2011, 9, 5)),
-        "test": BlockRange(dt.date(2011, 10, 17), dt.date(2011, 11, 7)),
-    }
     described = split.describe().set_index("block")
-    assert described["rows"].to_dict() == {"train": 49_359, "validation": 25_615, "test": 15_671}
-    assert described["entities"].to_dict() == {"train": 2_818, "validation": 3_338, "test": 4_041}
-    train_rows = split.train.groupby("entity_id").size()
-    min_rows = settings.local_models.min_train_rows
-    assert min_rows == 8
-    assert int((train_rows >= min_rows).sum()) == 2_399
-    assert int((train_rows >= 20).sum()) == 1_279
+    assert described["start"].astype(str).to_dict() == {
+        "history": "2010-12-06",
+        "fold 1": "2011-08-15",
+        "fold 2": "2011-07-18",
+        "fold 3": "2011-06-20",
+        "test": "2011-10-17",
+    }
+    assert described["end"].astype(str).to_dict() == {
+        "history": "2011-09-05",
+        "fold 1": "2011-09-05",
+        "fold 2": "2011-08-08",
+        "fold 3": "2011-07-11",
+        "test": "2011-11-07",
+    }
+    assert described.loc["test", "rows"] == 15_671
+    assert described.loc["test", "entities"] == 4_041
+    assert described.loc["history", "rows"] == 86_762
+    assert described.loc["history", "entities"] == 3_338
+    rows = split.history.groupby("entity_id").size()
+    assert settings.local_models.min_train_rows == 8
+    assert int((rows >= 8).sum()) == 3_054
 
 
 def test_latest_snapshot(transactions: pd.DataFrame, panel: pd.DataFrame):

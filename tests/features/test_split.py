@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +10,7 @@ from hypothesis import strategies as st
 
 from glocal.config.features import SplitSettings
 from glocal.core.errors import ConfigError, DataValidationError
-from glocal.features import BlockRange, split_panel
+from glocal.features import split_panel
 
 
 def weekly_panel(weeks: int, entities: int = 3, unknown_tail: int = 4) -> pd.DataFrame:
@@ -31,30 +29,38 @@ def weekly_panel(weeks: int, entities: int = 3, unknown_tail: int = 4) -> pd.Dat
 
 def test_blocks_are_laid_out_from_the_last_known_target():
     panel = weekly_panel(52)
-    split = split_panel(panel, SplitSettings(validation_days=56, test_days=28), horizon_days=30)
+    split = split_panel(panel, SplitSettings(validation_days=28, test_days=28), horizon_days=30)
     last = panel.loc[panel["target"].notna(), "cutoff"].max()  # 2011-11-28
-    assert split.ranges["test"] == BlockRange(dt.date(2011, 11, 7), last.date())
-    # validation: (last - 28 - 30 - 56, last - 28 - 30] = (2011-08-06, 2011-09-30]
-    assert split.ranges["validation"] == BlockRange(dt.date(2011, 8, 8), dt.date(2011, 9, 26))
-    # train: cutoffs up to 2011-08-06 - 30 days = 2011-07-07
-    assert split.ranges["train"] == BlockRange(dt.date(2011, 1, 3), dt.date(2011, 7, 4))
+    test = split.to_dict()["test"]
+    assert (test["start"], test["end"]) == ("2011-11-07", last.date().isoformat())
+    # history: cutoffs up to last - 28 - 30 = 2011-10-01
+    assert split.history["cutoff"].max() == pd.Timestamp("2011-09-26")
     assert split.embargo_days == 30
+    # three folds of 28 days back from the end of the history, each with its training cut
+    starts = [fold.to_dict()["start"] for fold in split.folds]
+    assert starts == ["2011-08-29", "2011-08-01", "2011-07-04"]
+    for fold in split.folds:
+        assert (fold.start - fold.train_end).days == 30
     described = split.describe()
-    assert described["rows"].tolist() == [3 * 27, 3 * 8, 3 * 4]
-    assert described["entities"].tolist() == [3, 3, 3]
-    assert split.to_dict()["validation"] == {
-        "start": "2011-08-08",
-        "end": "2011-09-26",
-        "rows": 24,
-        "entities": 3,
-    }
+    assert described["block"].tolist() == ["history", "fold 1", "fold 2", "fold 3", "test"]
+    assert described["rows"].tolist() == [3 * 39, 3 * 4, 3 * 4, 3 * 4, 3 * 4]
+    assert split.to_dict()["history"]["end"] == "2011-09-26"
     assert split.to_dict()["horizon_days"] == 30
+    assert len(split.to_dict()["folds"]) == 3
+
+
+def test_offset_days_steps_the_test_block_back():
+    panel = weekly_panel(60)
+    now = split_panel(panel, SplitSettings(), horizon_days=30)
+    earlier = split_panel(panel, SplitSettings(), horizon_days=30, offset_days=28)
+    assert earlier.test["cutoff"].max() == now.test["cutoff"].min() - pd.Timedelta(days=7)
+    assert earlier.history["cutoff"].max() < now.history["cutoff"].max()
 
 
 def test_unknown_targets_are_never_in_a_block():
     split = split_panel(weekly_panel(52), SplitSettings(), horizon_days=30)
-    for name in ("train", "validation", "test"):
-        assert split.block(name)["target"].notna().all()
+    for block in (split.history, split.test):
+        assert block["target"].notna().all()
 
 
 @settings(max_examples=60, deadline=None)
@@ -62,28 +68,41 @@ def test_unknown_targets_are_never_in_a_block():
     weeks=st.integers(20, 80),
     every=st.sampled_from([1, 3, 7]),
     horizon=st.integers(1, 40),
-    validation_days=st.integers(1, 60),
+    validation_days=st.integers(1, 40),
+    folds=st.integers(2, 4),
     test_days=st.integers(1, 40),
     extra_embargo=st.integers(0, 10),
 )
 def test_no_target_window_reaches_a_later_block(
-    weeks: int, every: int, horizon: int, validation_days: int, test_days: int, extra_embargo: int
+    weeks: int,
+    every: int,
+    horizon: int,
+    validation_days: int,
+    folds: int,
+    test_days: int,
+    extra_embargo: int,
 ):
     cutoffs = pd.date_range("2011-01-03", periods=weeks * 7 // every, freq=f"{every}D")
     panel = pd.DataFrame({"entity_id": "a", "cutoff": cutoffs, "target": 1.0})
     config = SplitSettings(
-        validation_days=validation_days, test_days=test_days, embargo_days=horizon + extra_embargo
+        validation_days=validation_days,
+        folds=folds,
+        test_days=test_days,
+        embargo_days=horizon + extra_embargo,
     )
     try:
         split = split_panel(panel, config, horizon_days=horizon)
     except DataValidationError:
         return
-    train_end = split.train["cutoff"].max()
-    validation_start, validation_end = split.validation["cutoff"].agg(["min", "max"])
-    test_start = split.test["cutoff"].min()
-    assert train_end + pd.Timedelta(days=horizon) <= validation_start
-    assert validation_end + pd.Timedelta(days=horizon) <= test_start
-    assert len(split.train) + len(split.validation) + len(split.test) <= len(panel)
+    history_end = split.history["cutoff"].max()
+    assert history_end + pd.Timedelta(days=horizon) <= split.test["cutoff"].min()
+    cutoffs_of_history = split.history["cutoff"]
+    for fold in split.folds:
+        train = split.history.loc[fold.train_mask(cutoffs_of_history), "cutoff"]
+        validation = split.history.loc[fold.validation_mask(cutoffs_of_history), "cutoff"]
+        assert len(train) and len(validation)
+        assert train.max() + pd.Timedelta(days=horizon) <= validation.min()
+    assert len(split.history) + len(split.test) <= len(panel)
 
 
 def test_embargo_shorter_than_the_horizon_is_refused():
@@ -98,11 +117,15 @@ def test_non_positive_horizon_is_refused(horizon: int):
 
 
 @pytest.mark.parametrize(
-    ("weeks", "block", "days"), [(21, "train", 144), (20, "train", 144), (8, "validation", 58)]
+    ("weeks", "message"),
+    [
+        (21, r"too little history for 3 validation folds.*needs more than 114"),
+        (8, r"no history block.*more than 172 days"),
+    ],
 )
-def test_too_short_a_panel_says_how_much_is_needed(weeks: int, block: str, days: int):
-    # 21 weekly cutoffs span 140 days: 4 short of test 28 + validation 56 + 2 x 30
-    with pytest.raises(DataValidationError, match=rf"no {block} block.*at least {days} days"):
+def test_too_short_a_panel_says_how_much_is_needed(weeks: int, message: str):
+    # 21 weekly cutoffs span 140 days: the history (to day 82) is too short for 3 x 28 + 30
+    with pytest.raises(DataValidationError, match=message):
         split_panel(weekly_panel(weeks, unknown_tail=0), SplitSettings(), horizon_days=30)
 
 

@@ -9,11 +9,13 @@ def test_public_names_are_exactly_the_intended_ones() -> None:
         "PREDICTION_COLUMNS",
         "Candidate",
         "GlobalModel",
+        "GlobalStage",
         "HybridModel",
         "LocalModelBank",
         "Reason",
         "ShrunkCorrection",
         "fit_local_banks",
+        "guard_level",
         "select_per_entity",
     }
     for name in models.__all__:

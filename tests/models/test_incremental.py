@@ -6,13 +6,12 @@ import pytest
 
 from glocal.models import HybridModel
 from glocal.models.incremental import refit_entities
-from tests.models.conftest import time_split
+from tests.models.conftest import history_test
 
 
 @pytest.fixture(scope="module")
-def split(small_panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    train, validation, _ = time_split(small_panel)
-    return train, validation
+def history(small_panel: pd.DataFrame) -> pd.DataFrame:
+    return history_test(small_panel)[0]
 
 
 def _bank_rows(model: HybridModel, kind: str, entities: list[str]) -> pd.DataFrame:
@@ -21,13 +20,12 @@ def _bank_rows(model: HybridModel, kind: str, entities: list[str]) -> pd.DataFra
 
 
 def test_carried_entities_are_bit_identical(
-    fitted_hybrid: tuple[HybridModel, pd.DataFrame], split: tuple[pd.DataFrame, pd.DataFrame]
+    fitted_hybrid: tuple[HybridModel, pd.DataFrame], history: pd.DataFrame
 ) -> None:
     model, _ = fitted_hybrid
-    train, validation = split
     entities = sorted(model.decisions_["entity_id"].astype(str))
     changed, carried = entities[:5], entities[5:]
-    update = refit_entities(model, train, validation, changed)
+    update = refit_entities(model, history, changed)
     merged = update.model
     assert list(update.retrained) == changed
     for kind in model.candidates_.banks_:
@@ -37,36 +35,38 @@ def test_carried_entities_are_bit_identical(
     old = model.decisions_[model.decisions_["entity_id"].isin(carried)].reset_index(drop=True)
     new = merged.decisions_[merged.decisions_["entity_id"].isin(carried)].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, new, check_exact=True)
-    assert merged.global_model_ is model.global_model_
+    assert merged.global_stage_ is model.global_stage_
     assert set(merged.decisions_["entity_id"]) == set(entities)
     # the original model is left alone
     assert model.candidates_.banks_["direct"] is not merged.candidates_.banks_["direct"]
 
 
 def test_retrained_entities_match_a_fit_on_their_rows_only(
-    fitted_hybrid: tuple[HybridModel, pd.DataFrame], split: tuple[pd.DataFrame, pd.DataFrame]
+    fitted_hybrid: tuple[HybridModel, pd.DataFrame], history: pd.DataFrame
 ) -> None:
     model, _ = fitted_hybrid
-    train, validation = split
     changed = sorted(model.decisions_["entity_id"].astype(str))[:6]
-    merged = refit_entities(model, train, validation, changed).model
-    again = refit_entities(model, train, validation, changed).model
+    merged = refit_entities(model, history, changed).model
+    again = refit_entities(model, history, changed).model
     pd.testing.assert_frame_equal(
         _bank_rows(merged, "direct", changed), _bank_rows(again, "direct", changed)
     )
-    frame = pd.concat([train, validation])
-    rows = frame[frame["entity_id"].isin(changed)]
+    rows = history[history["entity_id"].isin(changed)]
     prediction = merged.predict(rows)
     assert np.isfinite(prediction["prediction"]).all()
+    # decided at the level the population guard chose at the full fit
+    decided = merged.decisions_[merged.decisions_["entity_id"].isin(changed)]
+    assert len(decided) == len(changed)
+    if model.guard_level_ == 0:
+        assert (decided["decision"] == "global").all()
 
 
 def test_drop_removes_entities_everywhere(
-    fitted_hybrid: tuple[HybridModel, pd.DataFrame], split: tuple[pd.DataFrame, pd.DataFrame]
+    fitted_hybrid: tuple[HybridModel, pd.DataFrame], history: pd.DataFrame
 ) -> None:
     model, _ = fitted_hybrid
-    train, validation = split
     gone = sorted(model.decisions_["entity_id"].astype(str))[:3]
-    merged = refit_entities(model, train, validation, [], drop=gone).model
+    merged = refit_entities(model, history, [], drop=gone).model
     assert not merged.decisions_["entity_id"].isin(gone).any()
     for bank in merged.candidates_.banks_.values():
         assert not bank.entity_ids_.isin(gone).any()
@@ -75,11 +75,10 @@ def test_drop_removes_entities_everywhere(
 
 
 def test_unknown_entity_without_rows_changes_nothing(
-    fitted_hybrid: tuple[HybridModel, pd.DataFrame], split: tuple[pd.DataFrame, pd.DataFrame]
+    fitted_hybrid: tuple[HybridModel, pd.DataFrame], history: pd.DataFrame
 ) -> None:
     model, _ = fitted_hybrid
-    train, validation = split
-    update = refit_entities(model, train, validation, ["nobody"])
+    update = refit_entities(model, history, ["nobody"])
     assert len(update.decided) == 0
     pd.testing.assert_frame_equal(
         update.model.decisions_.reset_index(drop=True), model.decisions_.reset_index(drop=True)

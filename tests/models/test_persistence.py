@@ -12,7 +12,7 @@ from glocal.core.errors import ModelError
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models import HybridModel
 from glocal.models.persistence import HYBRID_FORMAT_VERSION, load_hybrid, save_hybrid
-from tests.models.conftest import time_split
+from tests.models.conftest import history_test, synthetic_hybrid
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,11 @@ def mixed_hybrid() -> tuple[HybridModel, pd.DataFrame]:
         few_rows_fraction=0.1,
         missing_rate=0.02,
     )
-    train, validation, test = time_split(panel, 0.5, 0.3)
-    model = HybridModel(
+    history, test = history_test(panel, 0.8)
+    model = synthetic_hybrid(
         global_model=GlobalModelSettings(params={"n_estimators": 80}, entity_feature=False),
         selection=SelectionSettings(multiple_testing="none", dependence_lags=0),
-        seed=0,
-    ).fit(train, validation)
+    ).fit(history)
     assert (model.decisions_["decision"] != "global").any()
     return model, test
 
@@ -49,7 +48,10 @@ def test_round_trip_predicts_exactly_the_same(
     pd.testing.assert_frame_equal(restored.decisions_, model.decisions_, check_exact=True)
     assert restored.feature_columns_ == model.feature_columns_
     assert restored.global_uses_entity_ == model.global_uses_entity_
-    assert restored.global_model_.settings == model.global_model_.settings
+    assert restored.global_stage_.members_ == model.global_stage_.members_
+    assert restored.folds_ == model.folds_
+    assert restored.guard_level_ == model.guard_level_ and restored.lags_ == model.lags_
+    assert restored.objective == model.objective
 
 
 def test_saved_files_are_text_parquet_and_json_only(
@@ -77,7 +79,7 @@ def test_refuses_unfitted_model_and_non_empty_directory(
         save_hybrid(fitted_hybrid[0], tmp_path / "b")
 
 
-def test_load_names_missing_or_newer_files(
+def test_load_names_missing_older_or_newer_files(
     fitted_hybrid: tuple[HybridModel, pd.DataFrame], tmp_path: Path
 ) -> None:
     with pytest.raises(ModelError, match=r"hybrid\.json is missing"):
@@ -88,22 +90,31 @@ def test_load_names_missing_or_newer_files(
     (directory / "hybrid.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="Upgrade glocal"):
         load_hybrid(directory)
+    meta["format_version"] = 1
+    (directory / "hybrid.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=r"version 1 hybrid model.*Retrain"):
+        load_hybrid(directory)
+    meta["format_version"] = HYBRID_FORMAT_VERSION
+    (directory / "hybrid.json").write_text(json.dumps(meta))
+    (directory / "global" / "stage.json").unlink()
+    with pytest.raises(ModelError, match="cannot load the global stage"):
+        load_hybrid(directory)
 
 
 def test_candidate_subset_round_trips(small_panel: pd.DataFrame, tmp_path: Path) -> None:
-    train, validation, test = time_split(small_panel)
-    model = HybridModel(
-        GlobalModelSettings(params={"n_estimators": 30}),
-        LocalModelSettings(candidates=["level"], blend=False),
+    history, test = history_test(small_panel)
+    model = synthetic_hybrid(
+        global_model=GlobalModelSettings(params={"n_estimators": 30}),
+        local_models=LocalModelSettings(candidates=["level"], blend=False),
         seed=1,
-    ).fit(train, validation)
+    ).fit(history)
     restored = load_hybrid(save_hybrid(model, tmp_path / "m"))
     pd.testing.assert_frame_equal(restored.predict(test), model.predict(test), check_exact=True)
 
 
 def _reference_predict(model: HybridModel, frame: pd.DataFrame) -> pd.DataFrame:
     """The per-row implementation HybridModel.predict had before it was vectorized."""
-    g = model.global_model_.predict(frame)
+    g = model.global_stage_.predict(frame)
     decisions = model.decisions_.set_index("entity_id")
     position = decisions.index.get_indexer(pd.Index(frame["entity_id"]))
     known = position >= 0

@@ -33,7 +33,7 @@ def test_real_data_first_and_second_run(real_data_path: Path, tmp_path: Path) ->
         assert run_id is not None
         model, _ = load_bundle(registry.resolve_bundle(run_id))
     panel = read_panel(read_current_panel(workspace).files.panel)
-    global_model = model.global_model_
+    global_model = next(iter(model.global_stage_.models_.values()))
     assert global_model.compiled_forest() is not None
     expected = global_model.booster_.predict(global_model._lightgbm_matrix(panel))
     np.testing.assert_array_equal(global_model.predict(panel, engine="compiled"), expected)

@@ -96,10 +96,12 @@ def test_new_orders_retrain_only_those_entities(after_first_run: Run) -> None:
     pd.testing.assert_frame_equal(
         old_decisions.reset_index(drop=True), new_decisions.reset_index(drop=True), check_exact=True
     )
-    # the global model is carried forward: same trees, same lineage id
-    assert after.global_model_.booster_.model_to_string() == (
-        before.global_model_.booster_.model_to_string()
-    )
+    # the global stage is carried forward: same members, same trees, same lineage id
+    assert after.global_stage_.members_ == before.global_stage_.members_
+    for name, learner in before.global_stage_.models_.items():
+        assert after.global_stage_.models_[name].booster_.model_to_string() == (
+            learner.booster_.model_to_string()
+        )
     with Registry.open(None, workspace) as registry:
         rows = registry.entity_models(summary.run_id or "")
     assert set(rows["global_version_id"]) == {f"gm-{first.run_id}"}

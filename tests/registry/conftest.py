@@ -22,17 +22,17 @@ from glocal.registry import (
     write_bundle,
 )
 from tests.conftest import POSTGRES_ENV, postgres_schema_url
-from tests.models.conftest import time_split
+from tests.models.conftest import history_test, synthetic_hybrid
 
 
 @pytest.fixture(scope="session")
 def fitted_model() -> tuple[HybridModel, pd.DataFrame]:
     panel, _ = make_synthetic_panel(
-        50, 24, 3, heterogeneity=2.0, noise=0.3, seed=2, heterogeneous_fraction=0.5
+        50, 40, 3, heterogeneity=2.0, noise=0.3, seed=2, heterogeneous_fraction=0.5
     )
-    train, validation, test = time_split(panel)
+    history, test = history_test(panel)
     settings = GlobalModelSettings(params={"n_estimators": 40}, entity_feature=False)
-    return HybridModel(global_model=settings, seed=0).fit(train, validation), test
+    return synthetic_hybrid(global_model=settings).fit(history), test
 
 
 @pytest.fixture

@@ -62,7 +62,9 @@ def test_bundles_are_immutable(
         write_bundle(workspace, "../escape", fitted_model[0], _metadata(settings))
 
 
-@pytest.mark.parametrize("victim", ["decisions.parquet", "global/global_model.txt"])
+@pytest.mark.parametrize(
+    "victim", ["decisions.parquet", "global/stage.json", "global/member_0/global_model.txt"]
+)
 def test_tampered_file_is_named(
     victim: str, workspace: Workspace, fitted_model: Fitted, settings: Settings
 ) -> None:
@@ -105,7 +107,7 @@ def test_partial_bundle_is_ignored_then_cleaned(
     done = write_bundle(workspace, "r1", fitted_model[0], _metadata(settings))
     leftover = workspace.models_dir / "bundles" / ".r2.abc123.tmp"
     (leftover / "global").mkdir(parents=True)
-    (leftover / "global" / "global_model.txt").write_text("half a model")
+    (leftover / "global" / "stage.json").write_text("half a model")
     assert list_bundles(workspace) == [done]
     with pytest.raises(BundleError, match="unfinished"):
         verify_bundle(leftover)

@@ -11,7 +11,7 @@ from glocal.core.errors import WorkspaceError
 from glocal.data import latest_data_version, list_data_versions
 from glocal.features import read_current_panel, read_panel
 
-__all__ = ["load_workspace_panel"]
+__all__ = ["load_workspace_panel", "load_workspace_transactions"]
 
 
 def load_workspace_panel(
@@ -39,3 +39,14 @@ def load_workspace_panel(
         "rows": len(panel),
     }
     return panel, dataset
+
+
+def load_workspace_transactions(
+    workspace: Workspace, settings: Settings, dataset: dict[str, Any]
+) -> pd.DataFrame | None:
+    """Return the cleaned transactions the current panel was built from (``None`` if none)."""
+    if settings.panel.mode != "transactions":
+        return None
+    from glocal.data import load_clean_transactions
+
+    return load_clean_transactions(workspace, str(dataset["data_version"]))

@@ -45,6 +45,21 @@ class FeatureSettings(Section):
     trend_bucket_days: int = Field(
         default=30, gt=0, description="Length in days of one spend-trend bucket."
     )
+    naive_window_days: int = Field(
+        default=365,
+        gt=0,
+        description=(
+            "Look-back window of the naive forecast (column baseline_naive): the net spend of "
+            "the last this many days, scaled to the horizon."
+        ),
+    )
+    btyd: bool = Field(
+        default=True,
+        description=(
+            "Fit BG/NBD + Gamma-Gamma at every cutoff and add its expected spend over the "
+            "horizon as the column baseline_btyd."
+        ),
+    )
     first_cutoff: dt.date | None = Field(
         default=None,
         description="Earliest cutoff; empty means the first one after the data starts.",
@@ -98,9 +113,20 @@ class PanelSettings(Section):
 
 
 class SplitSettings(Section):
-    """Out-of-time split of the panel into train, validation and test blocks by cutoff."""
+    """Out-of-time split: rolling validation folds inside the history, then a test block."""
 
-    validation_days: int = Field(default=56, gt=0, description="Length of the validation block.")
+    validation_days: int = Field(
+        default=28, gt=0, description="Length of each rolling-origin validation fold."
+    )
+    folds: int = Field(
+        default=3,
+        ge=2,
+        description=(
+            "Validation folds laid back to back, going back in time from the end of the "
+            "history; each is predicted by models trained on the rows before it (minus the "
+            "embargo)."
+        ),
+    )
     test_days: int = Field(default=28, gt=0, description="Length of the test block.")
     embargo_days: int | None = Field(
         default=None,

@@ -8,12 +8,27 @@ from pydantic import Field, field_validator
 
 from glocal.config.base import Section
 
-__all__ = ["CandidateKind", "GlobalModelSettings", "LocalModelSettings", "SelectionSettings"]
+__all__ = [
+    "CandidateKind",
+    "GlobalModelSettings",
+    "LocalModelSettings",
+    "Objective",
+    "SelectionSettings",
+]
 
-CandidateKind = Literal["residual", "level", "scale", "direct"]
+CandidateKind = Literal["residual", "level", "scale", "direct", "intermittent"]
 """Kinds of per-entity candidate: see ``docs/models.md``."""
 
-_DEFAULT_CANDIDATES: tuple[CandidateKind, ...] = ("residual", "level", "scale", "direct")
+Objective = Literal["mse", "mae"]
+"""The loss every stage minimises and evaluation leads with."""
+
+_DEFAULT_CANDIDATES: tuple[CandidateKind, ...] = (
+    "residual",
+    "level",
+    "scale",
+    "direct",
+    "intermittent",
+)
 
 
 class GlobalModelSettings(Section):
@@ -32,7 +47,8 @@ class GlobalModelSettings(Section):
     refit_on_validation: bool = Field(
         default=True,
         description=(
-            "After early stopping, refit on train + validation with the best iteration count."
+            "After early stopping, refit on all the rows before the test block (train and "
+            "validation) with the best iteration count."
         ),
     )
     entity_feature: bool | Literal["auto"] = Field(
@@ -40,9 +56,47 @@ class GlobalModelSettings(Section):
         description=(
             "In the hybrid model, give the LightGBM global model the entity id as a "
             "categorical feature (it learns regularized per-entity effects from all rows); "
-            "'auto' fits both variants and keeps the one with the lower validation MSE."
+            "'auto' keeps it only when it is significantly better on the validation folds "
+            "(a paired test clustered by entity)."
         ),
     )
+    offsets: list[str] = Field(
+        default_factory=lambda: ["none", "naive", "btyd"],
+        min_length=1,
+        description=(
+            "The hybrid's global learners: one per entry, fitted on the target ('none') or on "
+            "the target minus a baseline forecast (the panel column baseline_<name>) that is "
+            "added back, so the learner only corrects the baseline. Baselines the panel lacks "
+            "are skipped."
+        ),
+    )
+    ensemble: Literal["auto", "best"] = Field(
+        default="auto",
+        description=(
+            "How the hybrid combines its global components (the learners above and every "
+            "baseline_* column): 'auto' averages every component not significantly worse than "
+            "the best on the validation folds; 'best' keeps the best."
+        ),
+    )
+    ensemble_sharpness: float = Field(
+        default=8.0,
+        ge=0,
+        description=(
+            "Weight of each averaged component: (best validation loss / its loss) to this "
+            "power, normalised; 0 averages with equal weights, a large value keeps the best."
+        ),
+    )
+    ensemble_baselines: bool = Field(
+        default=True,
+        description="Let the panel's baseline_* forecasts themselves join the global ensemble.",
+    )
+
+    @field_validator("offsets")
+    @classmethod
+    def _offsets_unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("offsets must not repeat a name")
+        return value
 
 
 class LocalModelSettings(Section):
@@ -54,7 +108,8 @@ class LocalModelSettings(Section):
         description=(
             "Per-entity candidates tried against the global model: 'residual' (ridge on the "
             "global residual), 'level' (shrunk mean residual), 'scale' (shrunk multiplicative "
-            "correction of the global prediction), 'direct' (ridge on the target)."
+            "correction of the global prediction), 'direct' (ridge on the target), "
+            "'intermittent' (shrunk rate of non-zero targets times their shrunk size)."
         ),
     )
     blend: bool = Field(
@@ -69,7 +124,10 @@ class LocalModelSettings(Section):
     level_shrinkage_rows: float = Field(
         default=5.0,
         ge=0,
-        description="Level and scale corrections are shrunk by n / (n + this) toward zero.",
+        description=(
+            "Level and scale corrections are shrunk by n / (n + this) toward zero; the "
+            "intermittent candidate's rate and size toward the population's."
+        ),
     )
     alphas: list[float] = Field(
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0],
@@ -94,7 +152,7 @@ class LocalModelSettings(Section):
     min_train_rows: int = Field(default=8, gt=0, description="Fewer rows: no local model.")
     refit_on_validation: bool = Field(
         default=True,
-        description="After selection, refit the local models on train + validation rows.",
+        description="After selection, refit the local models on every row before the test block.",
     )
     n_jobs: int = Field(
         default=-1, description="Threads of the vectorized fit; -1 means every core."
@@ -118,9 +176,44 @@ class LocalModelSettings(Section):
 class SelectionSettings(Section):
     """Guardrails on choosing local over global per entity."""
 
-    min_validation_rows: int = Field(default=4, gt=1, description="Fewer rows: global.")
+    min_validation_rows: int = Field(
+        default=6, gt=1, description="Fewer validation rows (over all folds): global."
+    )
+    min_nonzero_rows: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "Fewer validation rows with a non-zero target (over all folds): global. An entity "
+            "that bought nothing on validation proves nothing about its next purchase."
+        ),
+    )
     significance: float = Field(
-        default=0.05, gt=0, lt=1, description="Level of the paired test local vs global."
+        default=0.1,
+        gt=0,
+        lt=1,
+        description=(
+            "Loosest level of the one-sided paired test local vs global; the population "
+            "guard tightens it (halving it up to 7 times) to the level that helps most on "
+            "held-out folds."
+        ),
+    )
+    variance_prior_rows: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "The paired test's variance uses the entity's target variance shrunk toward that "
+            "of entities at the same global prediction level with this many rows' weight, so "
+            "a quiet validation block cannot give a near-zero variance."
+        ),
+    )
+    population_guard: bool = Field(
+        default=True,
+        description=(
+            "Cross-fit the per-entity choices over the validation folds (decide on the other "
+            "folds, score on the held-out one) and tighten the test level until the switches "
+            "improve the pooled loss in total and in most folds; otherwise every entity "
+            "stays global."
+        ),
     )
     multiple_testing: Literal["fdr", "bonferroni", "none"] = Field(
         default="fdr",
@@ -134,8 +227,8 @@ class SelectionSettings(Section):
         ge=0,
         description=(
             "Newey-West lags of the paired test, for validation rows whose target windows "
-            "overlap in time. Empty means derived from the feature settings: "
-            "ceil(horizon_days / cutoff_every_days) - 1 (4 for weekly cutoffs and a 30-day "
-            "target); 0 for independent rows."
+            "overlap in time. Empty means derived from the horizon and the spacing of the "
+            "panel's cutoffs: ceil(horizon_days / spacing) - 1 (4 for weekly cutoffs and a "
+            "30-day target); 0 for independent rows."
         ),
     )

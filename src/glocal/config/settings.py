@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from glocal.config.base import Section
 from glocal.config.data import CleaningSettings, ColumnsSettings
 from glocal.config.features import FeatureSettings, PanelSettings, SplitSettings
-from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
+from glocal.config.models import (
+    GlobalModelSettings,
+    LocalModelSettings,
+    Objective,
+    SelectionSettings,
+)
 from glocal.config.pipeline import PipelineSettings
 from glocal.config.registry import RegistrySettings
 
@@ -32,6 +36,14 @@ class Settings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Console log level."
     )
+    objective: Objective = Field(
+        default="mse",
+        description=(
+            "The loss to minimise: 'mse' (forecast the mean) or 'mae' (something near the "
+            "median). The global model, the local candidates, the selection and the "
+            "evaluation all use it."
+        ),
+    )
     columns: ColumnsSettings = Field(default_factory=ColumnsSettings)
     cleaning: CleaningSettings = Field(default_factory=CleaningSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
@@ -42,16 +54,3 @@ class Settings(Section):
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
-
-    @model_validator(mode="after")
-    def _derive_dependence_lags(self) -> Settings:
-        """Fill ``selection.dependence_lags`` from the cutoff spacing and the horizon.
-
-        Consecutive snapshots whose target windows overlap give correlated errors; the
-        paired test must account for as many lags as windows overlap.
-        """
-        if self.selection.dependence_lags is None:
-            every = self.features.cutoff_every_days
-            lags = max(0, math.ceil(self.features.horizon_days / every) - 1)
-            self.selection.dependence_lags = lags
-        return self

@@ -27,7 +27,8 @@ def configure_logging(log_dir: Path | None = None, level: str = "INFO") -> None:
     Calling it again replaces the handlers, so tests and repeated CLI calls do not stack them.
     """
     root = logging.getLogger(_ROOT)
-    root.setLevel(level)
+    # the root passes everything; each handler filters (the file keeps DEBUG: tracebacks)
+    root.setLevel(logging.DEBUG if log_dir is not None else level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()

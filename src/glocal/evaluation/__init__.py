@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from glocal.evaluation.evaluate import POLICIES, Evaluation, evaluate_split, write_evaluation
+from glocal.evaluation.evaluate import (
+    BASELINE_POLICIES,
+    POLICIES,
+    Evaluation,
+    evaluate_split,
+    evaluate_windows,
+    window_entry,
+)
+from glocal.evaluation.outputs import write_evaluation
 
-__all__ = ["POLICIES", "Evaluation", "evaluate_split", "write_evaluation"]
+__all__ = [
+    "BASELINE_POLICIES",
+    "POLICIES",
+    "Evaluation",
+    "evaluate_split",
+    "evaluate_windows",
+    "window_entry",
+    "write_evaluation",
+]

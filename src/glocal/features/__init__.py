@@ -3,7 +3,7 @@
 Examples:
     >>> from glocal.features import build_panel, split_panel
     >>> sorted(__all__)[:3]
-    ['BlockRange', 'PanelFiles', 'PanelSplit']
+    ['BlockRange', 'CurrentPanel', 'Fold']
 
 """
 
@@ -18,12 +18,20 @@ from glocal.features.io import (
     write_panel,
 )
 from glocal.features.schema import categorical_columns, feature_columns
-from glocal.features.split import BlockRange, PanelSplit, split_panel
+from glocal.features.split import (
+    BlockRange,
+    Fold,
+    PanelSplit,
+    resolve_embargo,
+    rolling_folds,
+    split_panel,
+)
 from glocal.features.transactions_panel import build_latest_snapshot, build_panel
 
 __all__ = [
     "BlockRange",
     "CurrentPanel",
+    "Fold",
     "PanelFiles",
     "PanelSplit",
     "build_latest_snapshot",
@@ -34,6 +42,8 @@ __all__ = [
     "load_generic_panel",
     "read_current_panel",
     "read_panel",
+    "resolve_embargo",
+    "rolling_folds",
     "split_panel",
     "write_panel",
 ]

@@ -13,6 +13,7 @@ from typing import Final
 import pandas as pd
 
 __all__ = [
+    "BASELINE_PREFIX",
     "CUTOFF",
     "CUTOFF_DTYPE",
     "ENTITY",
@@ -27,6 +28,9 @@ ENTITY = "entity_id"
 CUTOFF = "cutoff"
 TARGET = "target"
 KEY_COLUMNS = (ENTITY, CUTOFF, TARGET)
+BASELINE_PREFIX: Final = "baseline_"
+"""Feature columns named ``baseline_*`` are simple forecasts of the target, on its scale:
+the model layer uses them as offsets and ensemble members (``docs/features.md``)."""
 CUTOFF_DTYPE: Final = "datetime64[us]"
 """pandas 3's default resolution; every panel, generic or built, uses it."""
 

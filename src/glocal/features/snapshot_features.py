@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from glocal.config.features import FeatureSettings
+from glocal.features.btyd import btyd_expected_spend
 from glocal.features.running_totals import AsOf, RunningTotals
+from glocal.features.schema import BASELINE_PREFIX
 
-__all__ = ["snapshot_features"]
+__all__ = ["baseline_rate_windows", "snapshot_features"]
 
 _MICROS = 1_000_000.0
 
@@ -76,6 +78,62 @@ def _trend(windows: _Windows, settings: FeatureSettings) -> np.ndarray:
     return weighted / _MICROS / (n * (n * n - 1) / 6)
 
 
+def baseline_rate_windows(settings: FeatureSettings) -> list[int]:
+    """Return the look-back windows of the ``baseline_rate_<w>d`` columns.
+
+    Every feature window longer than the horizon and shorter than the naive window: a
+    shorter window is too noisy to forecast a whole horizon from, and the naive window has
+    its own column, ``baseline_naive``.
+    """
+    horizon, naive = settings.horizon_days, settings.naive_window_days
+    return sorted(w for w in settings.windows_days if horizon < w < naive)
+
+
+def _baselines(
+    windows: _Windows,
+    totals: RunningTotals,
+    entity: np.ndarray,
+    cutoff: np.ndarray,
+    first_purchase: np.ndarray,
+    settings: FeatureSettings,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Return the purchase-history features and the ``baseline_*`` forecasts.
+
+    ``baseline_naive`` is the net spend of the last ``naive_window_days`` scaled to the
+    horizon; ``baseline_rate_<w>d`` the same over shorter windows; ``baseline_btyd`` the
+    BG/NBD + Gamma-Gamma expected spend (see :mod:`glocal.features.btyd`).
+    """
+    horizon = settings.horizon_days
+    naive = settings.naive_window_days
+    now = windows.at(0)
+    purchase_days = now.total("purchase_days").astype(np.float64)
+    gross = now.total("purchase_value") / _MICROS
+    first_day = totals.as_of(entity, first_purchase + 1).total("purchase_value") / _MICROS
+    repeats = np.maximum(purchase_days - 1.0, 0.0)
+    columns: dict[str, np.ndarray] = {
+        "purchase_days": purchase_days,
+        "spend_per_purchase_day": _ratio(gross, purchase_days),
+        f"{BASELINE_PREFIX}naive": windows.sum("net", -naive) / _MICROS * horizon / naive,
+    }
+    for window in baseline_rate_windows(settings):
+        rate = windows.sum("net", -window) / _MICROS * horizon / window
+        columns[f"{BASELINE_PREFIX}rate_{window}d"] = rate
+    if settings.btyd:
+        last = now.total("last_purchase")
+        columns[f"{BASELINE_PREFIX}btyd"] = btyd_expected_spend(
+            cutoff.astype(np.int64),
+            repeats,
+            (last - first_purchase).astype(np.float64),
+            (cutoff - first_purchase).astype(np.float64),
+            _ratio(gross - first_day, repeats),
+            columns["spend_per_purchase_day"],
+            horizon,
+            seed=seed,
+        )
+    return columns
+
+
 def snapshot_features(
     totals: RunningTotals,
     entity: np.ndarray,
@@ -83,6 +141,7 @@ def snapshot_features(
     first_purchase: np.ndarray,
     settings: FeatureSettings,
     end_day: int,
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Return the target and every feature of the given (entity, cutoff) pairs.
 
@@ -93,6 +152,7 @@ def snapshot_features(
         first_purchase: day number of each pair's entity's first purchase.
         settings: horizon, windows, detail window and trend buckets.
         end_day: the end of the data (day after the last transaction).
+        seed: seed of the sample the BG/NBD fits take at very large cutoffs.
 
     """
     windows = _Windows(totals, entity, cutoff)
@@ -120,5 +180,6 @@ def snapshot_features(
     columns[f"distinct_products_{detail}d"] = now.total("products") * 1.0
     columns.update(_interval_features(windows, cutoff, first_purchase))
     columns["spend_trend"] = _trend(windows, settings)
+    columns.update(_baselines(windows, totals, entity, cutoff, first_purchase, settings, seed))
     columns["country"] = now.last("country")
     return columns

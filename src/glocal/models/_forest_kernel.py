@@ -22,7 +22,7 @@ _MISSING_NAN = 2
 _MAX_CATEGORY = 2**31
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator]
 def _next_node(
     value: float,
     node: int,
@@ -59,7 +59,7 @@ def _next_node(
     return int(left[node] if value <= threshold[node] else right[node])
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True)  # type: ignore[untyped-decorator]
 def predict_forest(
     data: Floats,
     roots: Ints,

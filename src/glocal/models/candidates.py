@@ -4,6 +4,7 @@
 * ``residual``: the global prediction plus a ridge model of the global residual.
 * ``level``: the global prediction plus the entity's shrunk mean residual.
 * ``scale``: the global prediction times ``1 + a``, ``a`` a shrunk per-entity slope.
+* ``intermittent``: the entity's shrunk rate of non-zero targets times their shrunk size.
 
 ``direct`` and ``residual`` share one eigendecomposition per entity (same features,
 different targets). Every candidate predicts the target itself, so it can be compared
@@ -18,15 +19,18 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from glocal.config.models import CandidateKind, LocalModelSettings
+from glocal.config.models import CandidateKind, LocalModelSettings, Objective
 from glocal.core.errors import ModelError
-from glocal.models.corrections import ShrunkCorrection
+from glocal.models.corrections import CorrectionKind, ShrunkCorrection
 from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.local_bank import LocalModelBank, fit_local_banks
 
-__all__ = ["CandidateSet", "blend_weight"]
+__all__ = ["CORRECTION_KINDS", "CandidateSet", "blend_weight"]
 
 FloatArray = npt.NDArray[np.float64]
+
+CORRECTION_KINDS: tuple[CorrectionKind, ...] = ("level", "scale", "intermittent")
+"""Candidate kinds with one shrunk value per entity (no ridge bank)."""
 
 
 class CandidateSet:
@@ -35,16 +39,23 @@ class CandidateSet:
     Args:
         settings: The ``local_models`` settings section.
         feature_columns: Numeric features of the ridge candidates.
+        objective: The loss the shrunk candidates serve (``mse`` or ``mae``).
 
     Attributes:
         banks_: Ridge banks by kind (``direct`` is always fitted).
-        corrections_: Shrunk corrections by kind (``level``, ``scale``).
+        corrections_: Shrunk values by kind (``level``, ``scale``, ``intermittent``).
 
     """
 
-    def __init__(self, settings: LocalModelSettings, feature_columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: LocalModelSettings,
+        feature_columns: Sequence[str],
+        objective: Objective = "mse",
+    ) -> None:
         self.settings = settings
         self.feature_columns = feature_columns
+        self.objective = objective
 
     def fit(
         self, frame: pd.DataFrame, target: FloatArray, global_prediction: FloatArray
@@ -65,12 +76,13 @@ class CandidateSet:
             clip=settings.clip,
         )
         self.corrections_: dict[str, ShrunkCorrection] = {}
-        for kind in ("level", "scale"):
+        for kind in CORRECTION_KINDS:
             if kind in settings.candidates:
                 correction = ShrunkCorrection(
                     kind,
                     shrinkage_rows=settings.level_shrinkage_rows,
                     min_train_rows=settings.min_train_rows,
+                    objective=self.objective,
                 )
                 self.corrections_[kind] = correction.fit(
                     frame[ENTITY_COLUMN], target, global_prediction
@@ -84,11 +96,12 @@ class CandidateSet:
         feature_columns: Sequence[str],
         banks: Mapping[str, LocalModelBank],
         corrections: Mapping[str, ShrunkCorrection],
+        objective: Objective = "mse",
     ) -> CandidateSet:
         """Rebuild a fitted set from its banks and corrections (e.g. read from disk)."""
         if "direct" not in banks:
             raise ModelError("a CandidateSet needs its 'direct' bank; it is missing.")
-        candidate_set = cls(settings, feature_columns)
+        candidate_set = cls(settings, feature_columns, objective)
         candidate_set.banks_ = dict(banks)
         candidate_set.corrections_ = dict(corrections)
         return candidate_set

@@ -22,6 +22,7 @@ from glocal.core.errors import ConfigError
 __all__ = [
     "LIGHTGBM",
     "LIGHTGBM_DEFAULTS",
+    "LIGHTGBM_OBJECTIVES",
     "lightgbm_params",
     "resolve_sklearn",
     "sklearn_params",
@@ -95,8 +96,16 @@ def _lightgbm_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def lightgbm_params(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    """Return LightGBM keyword arguments: defaults, then ``params``, validated.
+LIGHTGBM_OBJECTIVES = {"mse": "regression", "mae": "regression_l1"}
+"""LightGBM's objective for each glocal ``objective``."""
+
+_OBJECTIVE_ALIASES = ("objective", "objective_type", "app", "application", "loss")
+
+
+def lightgbm_params(params: Mapping[str, Any], seed: int, objective: str = "mse") -> dict[str, Any]:
+    """Return LightGBM keyword arguments: defaults, the objective's loss, then ``params``.
+
+    An ``objective`` given in ``params`` wins over the one derived from ``objective``.
 
     Raises:
         ConfigError: A parameter is not a LightGBM parameter or alias.
@@ -110,7 +119,10 @@ def lightgbm_params(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
                 f"{_suggest(name, sorted(known))} See "
                 "https://lightgbm.readthedocs.io/en/latest/Parameters.html for valid names."
             )
-    merged = {**LIGHTGBM_DEFAULTS, "random_state": seed, **params}
+    loss = {"objective": LIGHTGBM_OBJECTIVES[objective]}
+    if any(alias in params for alias in _OBJECTIVE_ALIASES):
+        loss = {}
+    merged = {**LIGHTGBM_DEFAULTS, "random_state": seed, **loss, **params}
     return merged
 
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -75,7 +75,7 @@ def load_kernel() -> Callable[..., None] | None:
     except (ImportError, RuntimeError, OSError) as exc:  # pragma: no cover - environment
         _LOG.warning("compiled tree scoring is off, LightGBM predicts instead: %s", exc)
         return None
-    return predict_forest
+    return cast(Callable[..., None], predict_forest)  # numba's decorator is untyped
 
 
 def _int_list(text: str) -> list[int]:

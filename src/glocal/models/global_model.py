@@ -7,13 +7,18 @@ model has seen the most recent data without choosing its size on it. A scikit-le
 regressor can be named instead; it gets categorical columns as ordinal codes and missing
 numeric values imputed with the training medians.
 
+With an ``offset`` (a ``baseline_*`` column of the panel), the learner is trained on the
+target minus that baseline forecast and predicts the baseline plus its correction: trees
+cannot extrapolate past their leaf values, a per-entity baseline can, and early stopping
+keeps the correction no larger than the validation data supports.
+
 LightGBM models are saved in LightGBM's text format plus a JSON sidecar; nothing is pickled.
 Large batches are scored by :class:`~glocal.models.forest.CompiledForest`, which gives
 LightGBM's numbers in about half the time; small ones by LightGBM itself.
 
 Examples:
     >>> from glocal.data.synthetic import make_synthetic_panel
-    >>> from glocal.config.models import GlobalModelSettings
+    >>> from glocal.config.models import GlobalModelSettings, Objective
     >>> panel, _ = make_synthetic_panel(60, 20, 3, heterogeneity=0.0, noise=0.1, seed=0)
     >>> train, validation = panel[panel.cutoff < "2020-04-01"], panel[panel.cutoff >= "2020-04-01"]
     >>> settings = GlobalModelSettings(params={"n_estimators": 50})
@@ -37,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from glocal.config.models import GlobalModelSettings
+from glocal.config.models import GlobalModelSettings, Objective
 from glocal.core.errors import ModelError, NotFittedError
 from glocal.models.estimators import LIGHTGBM, lightgbm_params, resolve_sklearn, sklearn_params
 from glocal.models.forest import CompiledForest, load_kernel, use_compiled
@@ -103,6 +108,9 @@ class GlobalModel:
     Args:
         settings: The ``global_model`` settings section.
         seed: Random seed passed to the learner.
+        objective: The loss LightGBM minimises: ``'mse'`` or ``'mae'``.
+        offset: A numeric column the learner corrects instead of predicting the target
+            from scratch (``None``: plain).
 
     Attributes:
         feature_columns_: Features used, in order.
@@ -114,9 +122,33 @@ class GlobalModel:
 
     """
 
-    def __init__(self, settings: GlobalModelSettings | None = None, *, seed: int = 42) -> None:
+    def __init__(
+        self,
+        settings: GlobalModelSettings | None = None,
+        *,
+        seed: int = 42,
+        objective: Objective = "mse",
+        offset: str | None = None,
+    ) -> None:
         self.settings = settings
         self.seed = seed
+        self.objective = objective
+        self.offset = offset
+
+    def _offset_values(self, frame: pd.DataFrame, where: str) -> FloatArray:
+        """Return the offset column of ``frame`` (zeros without an offset)."""
+        if self.offset is None:
+            return np.zeros(len(frame))
+        check_columns(frame, [self.offset], where)
+        values = pd.to_numeric(frame[self.offset], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        if not np.isfinite(values).all():
+            raise ModelError(
+                f"offset column {self.offset!r} of the {where} frame has missing or infinite "
+                "values; a baseline forecast must be a number on every row."
+            )
+        return values
 
     # -- design matrix -----------------------------------------------------------------
     def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -210,14 +242,14 @@ class GlobalModel:
         settings = self.settings or GlobalModelSettings()
         self.estimator_name_ = settings.estimator
         if settings.estimator == LIGHTGBM:
-            params = lightgbm_params(settings.params, self.seed)
+            params = lightgbm_params(settings.params, self.seed, self.objective)
         else:
             cls = resolve_sklearn(settings.estimator)
             params = sklearn_params(cls, settings.params, self.seed)
         has_validation = validation is not None and len(validation) > 0
         frames = [train, validation] if has_validation and validation is not None else [train]
         self._prepare(frames, feature_columns, categorical_columns)
-        y_train = check_target(train, "training")
+        y_train = check_target(train, "training") - self._offset_values(train, "training")
         self.fill_values_ = train[self.feature_columns_].median(numeric_only=True)
         x_train = self._design(train)
         self.best_iteration_: int | None = None
@@ -225,6 +257,7 @@ class GlobalModel:
             model = lgb.LGBMRegressor(**params)
             if has_validation and validation is not None:
                 y_val = check_target(validation, "validation")
+                y_val = y_val - self._offset_values(validation, "validation")
                 stop = lgb.early_stopping(settings.early_stopping_rounds, verbose=False)
                 x_val = self._design(validation)
                 if _HAS_EVAL_X:
@@ -260,7 +293,7 @@ class GlobalModel:
                 params.pop(alias, None)
             params["n_estimators"] = self.best_iteration_
         settings = settings.model_copy(update={"params": params, "refit_on_validation": False})
-        model = GlobalModel(settings, seed=self.seed)
+        model = GlobalModel(settings, seed=self.seed, objective=self.objective, offset=self.offset)
         model.fit(frame, None, self.feature_columns_, self.categorical_columns_)
         model.best_iteration_ = self.best_iteration_
         return model
@@ -288,12 +321,17 @@ class GlobalModel:
             matrix = self._lightgbm_matrix(frame)
             compiled = engine == "compiled" or (engine == "auto" and use_compiled(len(frame)))
             forest = self.compiled_forest() if compiled else None
+            raw: npt.ArrayLike
             if forest is not None:
-                return forest.predict(matrix)
-            raw = self.booster_.predict(matrix, num_threads=_PREDICT_THREADS)
+                raw = forest.predict(matrix)
+            else:
+                raw = self.booster_.predict(matrix, num_threads=_PREDICT_THREADS)
         else:
             raw = self.estimator_.predict(self._design(frame))
-        return np.asarray(raw, dtype=np.float64).reshape(len(frame))
+        prediction = np.asarray(raw, dtype=np.float64).reshape(len(frame))
+        if self.offset is not None:
+            prediction = prediction + self._offset_values(frame, "prediction")
+        return prediction
 
     def compiled_forest(self) -> CompiledForest | None:
         """Return the booster flattened for the compiled kernel (built once per booster).
@@ -335,6 +373,8 @@ class GlobalModel:
             "categories": {k: [str(v) for v in vs] for k, vs in self.categories_.items()},
             "best_iteration": self.best_iteration_,
             "seed": self.seed,
+            "objective": self.objective,
+            "offset": self.offset,
         }
         (target / _META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return target
@@ -348,7 +388,12 @@ class GlobalModel:
             booster = lgb.Booster(model_file=str(source / _MODEL_FILE))
         except (OSError, ValueError, lgb.basic.LightGBMError) as exc:
             raise ModelError(f"cannot load the global model from {source}: {exc}") from exc
-        model = cls(GlobalModelSettings(estimator=meta["estimator"]), seed=int(meta["seed"]))
+        model = cls(
+            GlobalModelSettings(estimator=meta["estimator"]),
+            seed=int(meta["seed"]),
+            objective=meta.get("objective", "mse"),
+            offset=meta.get("offset"),
+        )
         model.estimator_name_ = meta["estimator"]
         model.feature_columns_ = list(meta["feature_columns"])
         model.categorical_columns_ = list(meta["categorical_columns"])

@@ -1,28 +1,31 @@
-"""The hybrid model: a global model plus guarded per-entity local candidates.
+"""The hybrid model: a global stage plus guarded per-entity local candidates.
 
-``fit`` runs four steps:
+``fit`` takes the whole history (every row whose target is known) and runs five steps:
 
-1. The global model is trained on ``train`` with early stopping on ``validation``; with
-   ``global_model.entity_feature`` (LightGBM) it also gets the entity id as a categorical
-   feature, so it learns regularized per-entity effects from every row.
-2. Every local candidate (see :mod:`glocal.models.candidates`) is fitted on ``train`` for
-   all entities at once, using the global model's training predictions where it corrects
-   them.
-3. Each entity is decided on ``validation`` only (:func:`select_per_entity`): it leaves the
-   global model only if its best candidate is significantly better there.
-4. The global model and the candidates are refitted on train + validation (the global
-   model with the early-stopped number of trees), so test rows are scored by models that
-   saw the most recent data; the decisions and blend weights of step 3 are kept.
+1. **Folds.** ``split.folds`` validation folds of ``split.validation_days`` are laid back
+   from the end of the history, each with its own training cut and embargo
+   (:mod:`glocal.models.folds`).
+2. **Global stage.** Every global component (the learner on the target, the learner
+   correcting each baseline forecast, the baselines themselves) is fitted per fold; the
+   stage averages those not significantly worse than the best on the folds
+   (:mod:`glocal.models.global_stage`).
+3. **Local candidates.** For every fold, every candidate is fitted for all entities at
+   once on the fold's training rows (correcting the stage's in-sample prediction) and
+   predicts the fold's validation rows.
+4. **Choice.** Each entity is decided on its pooled validation rows
+   (:func:`select_per_entity`), at the level the population guard found to help on folds
+   the choice was not made on (:func:`guard_level`).
+5. **Refit.** The stage's members and the candidates are refitted on the whole history;
+   the decisions are kept.
 
 Examples:
     >>> from glocal.data.synthetic import make_synthetic_panel
     >>> from glocal.config.models import GlobalModelSettings
     >>> panel, _ = make_synthetic_panel(80, 30, 3, heterogeneity=2.0, noise=0.3, seed=0)
-    >>> train = panel[panel.cutoff < "2020-05-01"]
-    >>> validation = panel[(panel.cutoff >= "2020-05-01") & (panel.cutoff < "2020-07-01")]
+    >>> history = panel[panel.cutoff < "2020-07-01"]
     >>> test = panel[panel.cutoff >= "2020-07-01"]
     >>> model = HybridModel(global_model=GlobalModelSettings(params={"n_estimators": 100}))
-    >>> model = model.fit(train, validation)
+    >>> model = model.fit(history)
     >>> out = model.predict(test)
     >>> list(out.columns)
     ['entity_id', 'prediction', 'source', 'global_prediction', 'local_prediction']
@@ -33,21 +36,26 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from glocal.config.features import SplitSettings
 from glocal.config.models import (
     CandidateKind,
     GlobalModelSettings,
     LocalModelSettings,
+    Objective,
     SelectionSettings,
 )
 from glocal.core.errors import ConfigError, ModelError, NotFittedError
+from glocal.features.split import resolve_embargo
 from glocal.models.candidates import CandidateSet, blend_weight
-from glocal.models.estimators import LIGHTGBM
+from glocal.models.folds import Fold, cutoff_spacing_days, dependence_lags, rolling_folds
 from glocal.models.frames import (
     ENTITY_COLUMN,
     TIME_COLUMN,
@@ -58,11 +66,23 @@ from glocal.models.frames import (
     panel_categorical_columns,
     panel_feature_columns,
 )
-from glocal.models.global_model import GlobalModel
+from glocal.models.global_stage import GlobalStage
 from glocal.models.local_bank import LocalModelBank
-from glocal.models.selection import Candidate, select_per_entity
+from glocal.models.selection import (
+    Candidate,
+    Evidence,
+    guard_level,
+    select_per_entity,
+    shrunk_residual_variance,
+)
 
-__all__ = ["PREDICTION_COLUMNS", "HybridModel"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "HybridModel",
+    "candidates_from_predictions",
+    "collect_evidence",
+    "decide",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,6 +96,7 @@ PREDICTION_COLUMNS = (
 """Columns of :meth:`HybridModel.predict` output, in order."""
 
 _BLEND = "+blend"
+_SOURCES = ("global", "local", "blend")
 
 
 def _sorted_by_entity(frame: pd.DataFrame) -> pd.DataFrame:
@@ -83,27 +104,17 @@ def _sorted_by_entity(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def _check_inputs(train: pd.DataFrame, validation: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
-    if len(train) == 0:
-        raise ModelError("the training frame is empty; nothing to fit.")
-    if len(validation) == 0:
+def _check_history(history: pd.DataFrame) -> FloatArray:
+    if len(history) == 0:
+        raise ModelError("the history frame is empty; nothing to fit.")
+    check_columns(history, [ENTITY_COLUMN, TIME_COLUMN], "history")
+    target = check_target(history, "history")
+    if np.ptp(target) == 0:
         raise ModelError(
-            "the validation frame is empty: the hybrid model decides per entity on a "
-            "validation block. Make split.validation_days cover at least one cutoff."
+            f"column 'target' is constant ({target[0]!r} on every row); there is nothing to "
+            "learn. Check the target definition."
         )
-    check_columns(train, [ENTITY_COLUMN], "training")
-    check_columns(validation, [ENTITY_COLUMN], "validation")
-    y_train = check_target(train, "training")
-    y_val = check_target(validation, "validation")
-    if np.ptp(np.concatenate([y_train, y_val])) == 0:
-        raise ModelError(
-            f"column 'target' is constant ({y_train[0]!r} on every training and validation "
-            "row); there is nothing to learn. Check the target definition."
-        )
-    return y_train, y_val
-
-
-_SOURCES = ("global", "local", "blend")
+    return target
 
 
 def _is_arrow_string(values: pd.Series) -> bool:
@@ -133,24 +144,198 @@ def _source_labels(codes: npt.NDArray[np.int32]) -> pd.api.extensions.ExtensionA
     return labels
 
 
+def candidates_from_predictions(
+    predictions: dict[CandidateKind, FloatArray],
+    weight: FloatArray,
+    settings: LocalModelSettings,
+    global_prediction: FloatArray,
+    variances: list[FloatArray] | None = None,
+) -> list[Candidate]:
+    """Return every candidate of the selection: each kind, and its blend if configured.
+
+    ``variances`` (one array per returned candidate, in order) are their variance floors.
+    """
+    candidates: list[Candidate] = []
+    for kind, prediction in predictions.items():
+        candidates.append(Candidate(kind, "local", prediction))
+        if settings.blend:
+            blended = global_prediction + weight * (prediction - global_prediction)
+            candidates.append(Candidate(kind + _BLEND, "blend", blended, weight))
+    if variances is not None:
+        candidates = [
+            Candidate(c.name, c.decision, c.prediction, c.weight, variance)
+            for c, variance in zip(candidates, variances, strict=True)
+        ]
+    return candidates
+
+
+def _in_sample_variances(
+    candidates: CandidateSet,
+    train: pd.DataFrame,
+    y_train: FloatArray,
+    g_train: FloatArray,
+    validation_ids: npt.NDArray[Any],
+    settings: LocalModelSettings,
+    prior_rows: float,
+) -> list[FloatArray]:
+    """Per candidate, each validation row's entity's shrunk in-sample residual variance."""
+    ids = train[ENTITY_COLUMN].to_numpy()
+    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
+    rows = np.asarray(n_train.reindex(train[ENTITY_COLUMN]), dtype=np.float64)
+    in_sample = candidates_from_predictions(
+        candidates.predict(train, g_train),
+        blend_weight(rows, settings.blend_shrinkage_rows),
+        settings,
+        g_train,
+    )
+    variances = []
+    for candidate in in_sample:
+        per_entity = shrunk_residual_variance(ids, y_train, candidate.prediction, prior_rows)
+        variances.append(per_entity.reindex(validation_ids).to_numpy(np.float64, na_value=np.nan))
+    return variances
+
+
+def collect_evidence(
+    history: pd.DataFrame,
+    folds: list[Fold],
+    fold_global: list[tuple[FloatArray, FloatArray]],
+    settings: LocalModelSettings,
+    selection: SelectionSettings,
+    local_features: list[str],
+    objective: Objective,
+    lags: int,
+) -> tuple[Evidence, pd.Series]:
+    """Fit the candidates per fold and collect their out-of-time validation rows.
+
+    Args:
+        history: Rows sorted by entity and cutoff, every target known.
+        folds: The validation folds.
+        fold_global: Per fold, the global prediction of its training rows and of its
+            validation rows.
+        settings: The ``local_models`` settings section.
+        selection: The ``selection`` settings section.
+        local_features: Numeric features of the ridge candidates.
+        objective: The loss the candidates serve.
+        lags: Newey-West lags.
+
+    Returns:
+        The evidence of :func:`select_per_entity` and the rows per entity of ``history``.
+
+    """
+    target = check_target(history, "history")
+    cutoffs = history[TIME_COLUMN]
+    parts: dict[str, list[Any]] = {"ids": [], "fold": [], "y": [], "g": [], "w": [], "v": []}
+    kinds: dict[CandidateKind, list[FloatArray]] = {}
+    n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
+    for index, fold in enumerate(folds):
+        train_mask, validation_mask = fold.train_mask(cutoffs), fold.validation_mask(cutoffs)
+        train, validation = history.loc[train_mask], history.loc[validation_mask]
+        g_train, g_val = fold_global[index]
+        candidates = CandidateSet(settings, local_features, objective)
+        if len(train):
+            candidates.fit(train, target[train_mask], g_train)
+            for kind, prediction in candidates.predict(validation, g_val).items():
+                kinds.setdefault(kind, []).append(prediction)
+            parts["v"].append(
+                _in_sample_variances(
+                    candidates,
+                    train,
+                    target[train_mask],
+                    g_train,
+                    validation[ENTITY_COLUMN].to_numpy(),
+                    settings,
+                    selection.variance_prior_rows,
+                )
+            )
+        else:  # the entities had no rows before this fold: no candidate there
+            for kind in settings.candidates:
+                kinds.setdefault(kind, []).append(np.full(len(validation), np.nan))
+            parts["v"].append([np.full(len(validation), np.nan)] * n_candidates)
+        n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
+        rows = np.asarray(n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64)
+        parts["ids"].append(validation[ENTITY_COLUMN].to_numpy())
+        parts["fold"].append(np.full(len(validation), index))
+        parts["y"].append(target[validation_mask])
+        parts["g"].append(g_val)
+        parts["w"].append(blend_weight(rows, settings.blend_shrinkage_rows))
+    g = np.concatenate(parts["g"])
+    predictions = {kind: np.concatenate(values) for kind, values in kinds.items()}
+    evidence = Evidence(
+        entity_ids=np.concatenate(parts["ids"]),
+        target=np.concatenate(parts["y"]),
+        global_prediction=g,
+        candidates=candidates_from_predictions(
+            predictions,
+            np.concatenate(parts["w"]),
+            settings,
+            g,
+            [
+                np.concatenate([fold_variances[i] for fold_variances in parts["v"]])
+                for i in range(n_candidates)
+            ],
+        ),
+        fold=np.concatenate(parts["fold"]),
+        objective=objective,
+        lags=lags,
+        prior_rows=selection.variance_prior_rows,
+    )
+    n_rows = history.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
+    return evidence, n_rows.rename("n_train")
+
+
+def decide(
+    evidence: Evidence,
+    n_train: pd.Series,
+    local: LocalModelSettings,
+    selection: SelectionSettings,
+    level: float,
+) -> pd.DataFrame:
+    """Return the decision records of ``evidence`` at the test ``level``."""
+    final_weight = pd.Series(
+        blend_weight(n_train.to_numpy(np.float64), local.blend_shrinkage_rows),
+        index=n_train.index,
+    )
+    return select_per_entity(
+        evidence.entity_ids,
+        evidence.target,
+        evidence.global_prediction,
+        evidence.candidates,
+        n_train,
+        selection,
+        min_train_rows=local.min_train_rows,
+        fold=evidence.fold,
+        objective=evidence.objective,
+        lags=evidence.lags,
+        level=level,
+        weight=final_weight,
+    )
+
+
 class HybridModel:
-    """A global model plus per-entity local models, chosen per entity on validation data.
+    """A global stage plus per-entity local models, chosen per entity on validation folds.
 
     Args:
         global_model: The ``global_model`` settings section.
         local_models: The ``local_models`` settings section.
         selection: The ``selection`` settings section.
         seed: Seed of every random step.
+        split: The ``split`` settings section: validation folds and embargo.
+        horizon_days: Days the target sums over; the default embargo and the Newey-West
+            lags follow from it.
+        objective: ``"mse"`` or ``"mae"``: the loss every stage minimises.
 
     Attributes:
-        global_model_: The refitted :class:`GlobalModel`.
+        global_stage_: The refitted :class:`GlobalStage`.
         local_bank_: The bank of per-entity ridge models of the target (``direct``).
         candidates_: Every fitted candidate kind (:class:`CandidateSet`).
-        decisions_: One decision record per entity seen in ``train``.
-        feature_columns_: Features of the global model.
+        decisions_: One decision record per entity of the history.
+        feature_columns_: Features of the global learners (before any entity id).
         categorical_columns_: Categorical ones among them.
         local_feature_columns_: Numeric features of the ridge candidates.
-        global_uses_entity_: Whether the global model got the entity id as a feature.
+        folds_: The validation folds the decisions were made on.
+        lags_: Newey-West lags of the paired tests.
+        guard_level_: Test level the population guard kept (0: every entity global).
+        report_: Folds, global stage and guard outcome, for ``metrics.json``.
 
     """
 
@@ -160,13 +345,25 @@ class HybridModel:
         local_models: LocalModelSettings | None = None,
         selection: SelectionSettings | None = None,
         seed: int = 42,
+        *,
+        split: SplitSettings | None = None,
+        horizon_days: int = 30,
+        objective: Objective = "mse",
     ) -> None:
         self.global_model = global_model
         self.local_models = local_models
         self.selection = selection
         self.seed = seed
+        self.split = split
+        self.horizon_days = horizon_days
+        self.objective = objective
 
-    def _local_features(self, settings: LocalModelSettings, frame: pd.DataFrame) -> list[str]:
+    @property
+    def global_uses_entity_(self) -> bool:
+        """Whether the global learners got the entity id as a feature."""
+        return bool(self.global_stage_.uses_entity_)
+
+    def _local_features(self, settings: LocalModelSettings) -> list[str]:
         numeric = [c for c in self.feature_columns_ if c not in self.categorical_columns_]
         if settings.features is None:
             return numeric
@@ -178,114 +375,89 @@ class HybridModel:
             )
         return list(settings.features)
 
-    def _fit_global(
-        self,
-        settings: GlobalModelSettings,
-        train: pd.DataFrame,
-        validation: pd.DataFrame,
-        y_val: FloatArray,
-    ) -> GlobalModel:
-        """Fit the staged global model (no refit yet), with or without the entity id."""
-        staged = settings.model_copy(update={"refit_on_validation": False})
-        variants = [False, True] if settings.entity_feature == "auto" else [settings.entity_feature]
-        if settings.estimator != LIGHTGBM:
-            variants = [False]
-        best: tuple[float, GlobalModel] | None = None
-        for with_entity in variants:
-            features, categorical = self.feature_columns_, self.categorical_columns_
-            if with_entity:
-                features = [*features, ENTITY_COLUMN]
-                categorical = [*categorical, ENTITY_COLUMN]
-            model = GlobalModel(staged, seed=self.seed).fit(
-                train, validation, features, categorical
-            )
-            # one pooled choice over every validation row: a negligible selection effect
-            score = float(np.mean((y_val - model.predict(validation)) ** 2))
-            if best is None or score < best[0]:
-                best = (score, model)
-                self.global_uses_entity_ = with_entity
-        assert best is not None
-        return best[1]
-
-    def _candidates(
-        self,
-        predictions: dict[CandidateKind, FloatArray],
-        n_train_rows: FloatArray,
-        settings: LocalModelSettings,
-        global_prediction: FloatArray,
-    ) -> list[Candidate]:
-        weight = blend_weight(n_train_rows, settings.blend_shrinkage_rows)
-        candidates: list[Candidate] = []
-        for kind, prediction in predictions.items():
-            candidates.append(Candidate(kind, "local", prediction))
-            if settings.blend:
-                blended = global_prediction + weight * (prediction - global_prediction)
-                candidates.append(Candidate(kind + _BLEND, "blend", blended, weight))
-        return candidates
+    def layout(self, history: pd.DataFrame) -> tuple[list[Fold], int]:
+        """Return the validation folds and Newey-West lags for ``history``."""
+        split = self.split or SplitSettings()
+        selection = self.selection or SelectionSettings()
+        embargo = resolve_embargo(split, self.horizon_days)
+        folds = rolling_folds(history[TIME_COLUMN], split.folds, split.validation_days, embargo)
+        lags = selection.dependence_lags
+        if lags is None:
+            lags = dependence_lags(self.horizon_days, cutoff_spacing_days(history[TIME_COLUMN]))
+        return folds, lags
 
     def fit(
         self,
-        train: pd.DataFrame,
-        validation: pd.DataFrame,
+        history: pd.DataFrame,
+        validation: pd.DataFrame | None = None,
         feature_columns: list[str] | None = None,
     ) -> HybridModel:
-        """Fit the global model and the candidates, decide per entity, then refit.
+        """Fit the global stage and the candidates per fold, decide per entity, refit.
 
         Args:
-            train: Training panel rows.
-            validation: Later panel rows, used for early stopping and the decisions only.
-            feature_columns: Features; ``None`` means every non-key column of ``train``.
+            history: Every panel row with a known target (train and validation alike).
+            validation: Optional later rows, appended to ``history`` (kept for callers
+                that split the history themselves; the folds are laid over both).
+            feature_columns: Features; ``None`` means every non-key column of ``history``.
 
         Returns:
             self
 
         Raises:
-            ModelError: Empty validation block, unusable targets, missing columns.
+            ModelError: Too little history for the folds, unusable targets, missing columns.
             ConfigError: Unknown estimator, estimator parameter or local feature.
 
         """
+        if validation is not None and len(validation):
+            history = concat_frames(history, validation)
         global_settings = self.global_model or GlobalModelSettings()
         local_settings = self.local_models or LocalModelSettings()
         selection = self.selection or SelectionSettings()
-        _check_inputs(train, validation)
-        features = feature_columns if feature_columns is not None else panel_feature_columns(train)
-        check_columns(train, features, "training")
-        check_columns(validation, features, "validation")
+        _check_history(history)
+        features = (
+            feature_columns if feature_columns is not None else panel_feature_columns(history)
+        )
+        check_columns(history, features, "history")
         self.feature_columns_ = list(features)
-        self.categorical_columns_ = panel_categorical_columns(train, features)
-        self.local_feature_columns_ = self._local_features(local_settings, train)
-        train, validation = _sorted_by_entity(train), _sorted_by_entity(validation)
-        y_train, y_val = check_target(train, "training"), check_target(validation, "validation")
+        self.categorical_columns_ = panel_categorical_columns(history, features)
+        self.local_feature_columns_ = self._local_features(local_settings)
+        history = _sorted_by_entity(history)
+        target = check_target(history, "history")
+        self.folds_, self.lags_ = self.layout(history)
 
-        global_model = self._fit_global(global_settings, train, validation, y_val)
-        g_train, g_val = global_model.predict(train), global_model.predict(validation)
-        candidates = CandidateSet(local_settings, self.local_feature_columns_)
-        candidates.fit(train, y_train, g_train)
-
-        n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size().rename("n_train")
-        n_val_rows = np.asarray(
-            n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64
-        )
-        predictions = candidates.predict(validation, g_val)
-        self.decisions_ = select_per_entity(
-            validation[ENTITY_COLUMN],
-            y_val,
-            g_val,
-            self._candidates(predictions, n_val_rows, local_settings, g_val),
-            n_train,
+        stage = GlobalStage(global_settings, objective=self.objective, seed=self.seed)
+        stage.fit(history, self.folds_, self.feature_columns_, self.categorical_columns_)
+        evidence, n_train = collect_evidence(
+            history,
+            self.folds_,
+            list(zip(stage.fold_train_, stage.fold_validation_, strict=True)),
+            local_settings,
             selection,
-            min_train_rows=local_settings.min_train_rows,
+            self.local_feature_columns_,
+            self.objective,
+            self.lags_,
         )
-
-        if global_settings.refit_on_validation:
-            global_model = global_model.refit(concat_frames(train, validation))
+        guard = guard_level(
+            evidence, n_train, selection, min_train_rows=local_settings.min_train_rows
+        )
+        self.guard_level_ = guard.level
+        self.decisions_ = decide(evidence, n_train, local_settings, selection, guard.level)
+        candidates = CandidateSet(local_settings, self.local_feature_columns_, self.objective)
         if local_settings.refit_on_validation:
-            full = concat_frames(train, validation)
-            candidates = CandidateSet(local_settings, self.local_feature_columns_)
-            candidates.fit(full, check_target(full, "training"), global_model.predict(full))
-        self.global_model_ = global_model
+            candidates.fit(history, target, stage.history_prediction_)
+        else:
+            train = history.loc[self.folds_[0].train_mask(history[TIME_COLUMN])]
+            candidates.fit(train, check_target(train, "history"), stage.predict(train))
+        self.global_stage_ = stage
         self.candidates_ = candidates
         self.local_bank_: LocalModelBank = candidates.banks_["direct"]
+        self.report_ = {
+            "objective": self.objective,
+            "folds": [fold.to_dict() for fold in self.folds_],
+            "dependence_lags": self.lags_,
+            "global_stage": stage.report_,
+            "population_guard": guard.to_dict(),
+        }
         return self
 
     def _check_fitted(self) -> None:
@@ -325,8 +497,7 @@ class HybridModel:
                 correction = self.candidates_.corrections_[kind]
                 codes = correction.entity_ids_.get_indexer(entity_ids)
                 per_entity = np.where(codes >= 0, correction.value_[codes], np.nan)
-                value = per_entity[entity]
-                local[rows] = g[rows] + (value if kind == "level" else value * g[rows])
+                local[rows] = g[rows] + correction.apply(per_entity[entity], g[rows])
         return local
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -343,7 +514,7 @@ class HybridModel:
         """
         self._check_fitted()
         check_columns(frame, [ENTITY_COLUMN, *self.feature_columns_], "prediction")
-        g = self.global_model_.predict(frame)
+        g = self.global_stage_.predict(frame)
         decisions = self.decisions_
         position = _positions(decisions[ENTITY_COLUMN], frame[ENTITY_COLUMN])
         known = position >= 0

@@ -1,9 +1,10 @@
 """Incremental retraining: refit the local models of some entities, carry the rest forward.
 
 A daily run sees new transactions for a few entities only. :func:`refit_entities` keeps a
-fitted :class:`~glocal.models.HybridModel`'s global model, fits every local candidate for
-the *changed* entities at once (one vectorized bank fit on their rows only), decides them
-on their validation rows against that global model, refits them on train + validation, and
+fitted :class:`~glocal.models.HybridModel`'s global stage, fits every local candidate for
+the *changed* entities at once on each validation fold (one vectorized bank fit per fold
+on their rows only), decides them on their pooled validation rows against that global
+stage at the test level of the last full fit, refits them on their whole history, and
 merges the result with the untouched state of every other entity:
 
 * ridge banks are merged as :meth:`LocalModelBank.to_frame` tables: the carried-forward
@@ -17,12 +18,10 @@ Examples:
     >>> from glocal.data.synthetic import make_synthetic_panel
     >>> from glocal.config.models import GlobalModelSettings
     >>> panel, _ = make_synthetic_panel(40, 30, 3, heterogeneity=1.0, noise=0.3, seed=0)
-    >>> train = panel[panel.cutoff < "2020-05-01"]
-    >>> validation = panel[panel.cutoff >= "2020-05-01"]
-    >>> model = HybridModel(GlobalModelSettings(params={"n_estimators": 50})).fit(train, validation)
-    >>> update = refit_entities(model, train, validation, ["e0001", "e0002"])
+    >>> model = HybridModel(GlobalModelSettings(params={"n_estimators": 50})).fit(panel)
+    >>> update = refit_entities(model, panel, ["E01", "E02"])
     >>> sorted(update.retrained)
-    ['e0001', 'e0002']
+    ['E01', 'E02']
     >>> len(update.model.decisions_) == len(model.decisions_)
     True
 
@@ -41,10 +40,9 @@ from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.candidates import CandidateSet
 from glocal.models.corrections import ShrunkCorrection
-from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target, concat_frames
-from glocal.models.hybrid import HybridModel
+from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
+from glocal.models.hybrid import HybridModel, collect_evidence, decide
 from glocal.models.local_bank import LocalModelBank
-from glocal.models.selection import select_per_entity
 
 __all__ = ["IncrementalUpdate", "merge_banks", "merge_corrections", "refit_entities"]
 
@@ -119,7 +117,9 @@ def merge_corrections(
     kept = previous.to_frame()
     new = fresh.to_frame() if fresh is not None else kept.iloc[0:0]
     table = _merge_tables(kept, new, pd.Index(list(replaced)))
-    merged = ShrunkCorrection(previous.kind, previous.shrinkage_rows, previous.min_train_rows)
+    merged = ShrunkCorrection(
+        previous.kind, previous.shrinkage_rows, previous.min_train_rows, previous.objective
+    )
     merged.entity_ids_ = pd.Index(table[ENTITY_COLUMN].to_numpy(), name=ENTITY_COLUMN)
     merged.value_ = table["value"].to_numpy(dtype=np.float64)
     merged.n_train_ = table["n_train"].to_numpy(dtype=np.int64)
@@ -143,60 +143,61 @@ def _merge_candidates(
 
 def _fit_subset(
     model: HybridModel,
-    train: pd.DataFrame,
-    validation: pd.DataFrame,
+    history: pd.DataFrame,
+    rows: pd.DataFrame,
     settings: LocalModelSettings,
     selection: SelectionSettings,
 ) -> tuple[CandidateSet, pd.DataFrame]:
-    """Fit, decide and refit the candidates of the entities of ``train`` (as ``fit`` does)."""
-    global_model = model.global_model_
-    y_train = check_target(train, "training")
-    candidates = CandidateSet(settings, model.local_feature_columns_)
-    candidates.fit(train, y_train, global_model.predict(train))
-    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size().rename("n_train")
-    if len(validation):
-        g_val = global_model.predict(validation)
-        n_val_rows = np.asarray(
-            n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64
+    """Fit, decide and refit the candidates of the entities of ``rows`` (as ``fit`` does).
+
+    The folds are laid over today's whole ``history``, so their dates match a full fit.
+    The kept global stage was fitted on these rows' past, so its predictions of them are
+    in-sample: the candidates are judged against a global model that already saw the
+    validation folds, which makes leaving it harder, never easier. The test level is the
+    one the population guard chose at the last full fit.
+    """
+    folds, lags = model.layout(history)
+    global_prediction = model.global_stage_.predict(rows)
+    cutoffs = rows[TIME_COLUMN]
+    fold_global = [
+        (
+            global_prediction[fold.train_mask(cutoffs)],
+            global_prediction[fold.validation_mask(cutoffs)],
         )
-        predictions = candidates.predict(validation, g_val)
-        decisions = select_per_entity(
-            validation[ENTITY_COLUMN],
-            check_target(validation, "validation"),
-            g_val,
-            model._candidates(predictions, n_val_rows, settings, g_val),
-            n_train,
-            selection,
-            min_train_rows=settings.min_train_rows,
-        )
-    else:  # no validation rows for any of them: every entity stays global
-        decisions = select_per_entity(
-            [], [], [], [], n_train, selection, min_train_rows=settings.min_train_rows
-        )
-    if settings.refit_on_validation and len(validation):
-        full = concat_frames(train, validation)
-        candidates = CandidateSet(settings, model.local_feature_columns_)
-        candidates.fit(full, check_target(full, "training"), global_model.predict(full))
+        for fold in folds
+    ]
+    evidence, n_train = collect_evidence(
+        rows,
+        folds,
+        fold_global,
+        settings,
+        selection,
+        model.local_feature_columns_,
+        model.objective,
+        lags,
+    )
+    decisions = decide(evidence, n_train, settings, selection, model.guard_level_)
+    candidates = CandidateSet(settings, model.local_feature_columns_, model.objective)
+    candidates.fit(rows, check_target(rows, "history"), global_prediction)
     return candidates, decisions
 
 
 def refit_entities(
     model: HybridModel,
-    train: pd.DataFrame,
-    validation: pd.DataFrame,
+    history: pd.DataFrame,
     entities: Iterable[str],
     *,
     drop: Iterable[str] = (),
     local_models: LocalModelSettings | None = None,
     selection: SelectionSettings | None = None,
 ) -> IncrementalUpdate:
-    """Retrain the local candidates of ``entities`` against ``model``'s global model.
+    """Retrain the local candidates of ``entities`` against ``model``'s global stage.
 
     Args:
         model: A fitted hybrid model (e.g. the production one, loaded from its bundle).
             It is not modified.
-        train: Training rows (any entities; only those of ``entities`` are used).
-        validation: Validation rows; the retrained entities are decided on theirs.
+        history: Every row with a known target (any entities; only those of ``entities``
+            are refitted, the others only place the folds).
         entities: Entities to retrain, e.g. those with new transactions.
         drop: Entities to remove from the model (their data is gone).
         local_models: Local model settings; default: ``model.local_models``.
@@ -215,16 +216,13 @@ def refit_entities(
     selection = selection or model.selection or SelectionSettings()
     retrained = pd.Index(sorted(set(entities)), dtype=object, name=ENTITY_COLUMN)
     removed = pd.Index(sorted(set(drop) | set(retrained)), dtype=object, name=ENTITY_COLUMN)
-    sub_train, sub_validation = _rows_of(train, retrained), _rows_of(validation, retrained)
-    sub_validation = sub_validation.loc[
-        sub_validation[ENTITY_COLUMN].isin(sub_train[ENTITY_COLUMN]).to_numpy()
-    ].reset_index(drop=True)
+    rows = _rows_of(history, retrained)
 
     merged = copy.copy(model)
     fresh: CandidateSet | None = None
     decisions = model.decisions_.iloc[0:0]
-    if len(sub_train):
-        fresh, decisions = _fit_subset(model, sub_train, sub_validation, settings, selection)
+    if len(rows):
+        fresh, decisions = _fit_subset(model, history, rows, settings, selection)
     merged.candidates_ = _merge_candidates(model.candidates_, fresh, removed)
     merged.decisions_ = _merge_tables(model.decisions_, decisions, removed)
     merged.local_bank_ = merged.candidates_.banks_["direct"]

@@ -2,12 +2,12 @@
 
 A saved model is a directory of formats that cannot run code when read::
 
-    hybrid.json                 format version, settings, feature lists, flags
-    global/global_model.txt     the LightGBM booster (text format)
-    global/global_model.json    its features and category levels
-    banks/<kind>.parquet        one ridge bank per kind ('direct', 'residual'), one row per entity
-    corrections/<kind>.parquet  shrunk 'level' / 'scale' corrections, one row per entity
-    decisions.parquet           the per-entity selection table (``decisions_``)
+    hybrid.json                       format version, settings, features, folds, report
+    global/stage.json                 the global stage: members, components, its report
+    global/member_<i>/global_model.*  a member learner: LightGBM text model + JSON sidecar
+    banks/<kind>.parquet              a ridge bank ('direct', 'residual'), a row per entity
+    corrections/<kind>.parquet        'level', 'scale' or 'intermittent' values, per entity
+    decisions.parquet                 the per-entity selection table (``decisions_``)
 
 Entity ids are a column inside the Parquet files, never part of a file name. A loaded model
 predicts exactly (bit for bit) what the saved one did.
@@ -17,9 +17,11 @@ Examples:
     >>> from glocal.config.models import GlobalModelSettings
     >>> import tempfile
     >>> panel, _ = make_synthetic_panel(40, 24, 3, heterogeneity=1.0, noise=0.3, seed=0)
-    >>> train = panel[panel.cutoff < "2020-04-01"]
-    >>> validation = panel[(panel.cutoff >= "2020-04-01") & (panel.cutoff < "2020-05-01")]
-    >>> model = HybridModel(GlobalModelSettings(params={"n_estimators": 30})).fit(train, validation)
+    >>> history = panel[panel.cutoff < "2020-05-01"]
+    >>> folds = SplitSettings(validation_days=14)  # weekly one-week targets: short folds
+    >>> model = HybridModel(
+    ...     GlobalModelSettings(params={"n_estimators": 30}), split=folds, horizon_days=7
+    ... ).fit(history)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     restored = load_hybrid(save_hybrid(model, Path(tmp) / "model"))
     >>> restored.predict(panel).equals(model.predict(panel))
@@ -31,23 +33,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import pandas as pd
 
+from glocal.config.features import SplitSettings
 from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.core.records import read_versioned_json
+from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet
-from glocal.models.corrections import ShrunkCorrection
-from glocal.models.global_model import GlobalModel
+from glocal.models.corrections import CorrectionKind, ShrunkCorrection
+from glocal.models.global_stage import GlobalStage
 from glocal.models.hybrid import HybridModel
 from glocal.models.local_bank import LocalModelBank
 
 __all__ = ["HYBRID_FORMAT_VERSION", "load_hybrid", "save_hybrid"]
 
-HYBRID_FORMAT_VERSION = 1
-"""Version of the saved-model layout; :func:`load_hybrid` refuses newer ones."""
+HYBRID_FORMAT_VERSION = 2
+"""Version of the saved-model layout; :func:`load_hybrid` reads exactly this one.
+
+Version 2 (glocal 0.2) replaced the single global model by the global stage; a version 1
+model cannot be read, and ``glocal run`` retrains instead."""
 
 _FORMAT = "glocal-hybrid"
 _META_FILE = "hybrid.json"
@@ -99,7 +106,7 @@ def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
     if target.exists() and any(target.iterdir()):
         raise ModelError(f"cannot save the hybrid model into {target}: it is not empty.")
     target.mkdir(parents=True, exist_ok=True)
-    model.global_model_.save(target / _GLOBAL_DIR)
+    model.global_stage_.save(target / _GLOBAL_DIR)
     candidates = model.candidates_
     for kind, bank in sorted(candidates.banks_.items()):
         _write_parquet(bank.to_frame(), target / _BANKS_DIR / f"{kind}.parquet")
@@ -114,8 +121,10 @@ def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
             "global_model": _dump(model.global_model),
             "local_models": _dump(model.local_models),
             "selection": _dump(model.selection),
+            "split": _dump(model.split),
         },
-        "global_model_settings": _dump(model.global_model_.settings),
+        "horizon_days": model.horizon_days,
+        "objective": model.objective,
         "candidate_settings": _dump(candidates.settings),
         "candidate_feature_columns": list(candidates.feature_columns),
         "banks": sorted(candidates.banks_),
@@ -126,9 +135,20 @@ def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
         "feature_columns": list(model.feature_columns_),
         "categorical_columns": list(model.categorical_columns_),
         "local_feature_columns": list(model.local_feature_columns_),
-        "global_uses_entity": bool(model.global_uses_entity_),
+        "folds": [
+            {
+                "index": fold.index,
+                "train_end": fold.train_end.isoformat(),
+                "start": fold.start.isoformat(),
+                "end": fold.end.isoformat(),
+            }
+            for fold in model.folds_
+        ],
+        "dependence_lags": model.lags_,
+        "guard_level": model.guard_level_,
+        "report": model.report_,
     }
-    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    text = json.dumps(meta, indent=2, sort_keys=True, default=float) + "\n"
     (target / _META_FILE).write_text(text, encoding="utf-8")
     return target
 
@@ -145,6 +165,12 @@ def _read_meta(source: Path) -> dict[str, Any]:
         ),
         what="hybrid model description",
     )
+    if int(meta["format_version"]) != HYBRID_FORMAT_VERSION:
+        raise ModelError(
+            f"{source / _META_FILE} holds a version {meta['format_version']} hybrid model; "
+            f"this glocal reads version {HYBRID_FORMAT_VERSION} only. Retrain it (glocal run "
+            "--retrain-global)."
+        )
     return meta
 
 
@@ -169,13 +195,18 @@ def _load_candidates(source: Path, meta: dict[str, Any]) -> CandidateSet:
     for kind, params in meta["corrections"].items():
         corrections[kind] = ShrunkCorrection.from_frame(
             _read_parquet(source / _CORRECTIONS_DIR / f"{kind}.parquet"),
-            cast(Literal["level", "scale"], kind),
+            cast(CorrectionKind, kind),
             shrinkage_rows=float(params["shrinkage_rows"]),
             min_train_rows=int(params["min_train_rows"]),
+            objective=meta["objective"],
         )
     return CandidateSet.from_fitted(
-        settings, list(meta["candidate_feature_columns"]), banks, corrections
+        settings, list(meta["candidate_feature_columns"]), banks, corrections, meta["objective"]
     )
+
+
+def _section(saved: dict[str, Any], key: str, cls: Any) -> Any:
+    return None if saved.get(key) is None else cls.model_validate(saved[key])
 
 
 def load_hybrid(directory: str | Path) -> HybridModel:
@@ -189,33 +220,37 @@ def load_hybrid(directory: str | Path) -> HybridModel:
     meta = _read_meta(source)
     saved = meta["settings"]
     try:
+        global_settings = _section(saved, "global_model", GlobalModelSettings)
         model = HybridModel(
-            global_model=None
-            if saved["global_model"] is None
-            else GlobalModelSettings.model_validate(saved["global_model"]),
-            local_models=None
-            if saved["local_models"] is None
-            else LocalModelSettings.model_validate(saved["local_models"]),
-            selection=None
-            if saved["selection"] is None
-            else SelectionSettings.model_validate(saved["selection"]),
+            global_model=global_settings,
+            local_models=_section(saved, "local_models", LocalModelSettings),
+            selection=_section(saved, "selection", SelectionSettings),
             seed=int(meta["seed"]),
+            split=_section(saved, "split", SplitSettings),
+            horizon_days=int(meta["horizon_days"]),
+            objective=meta["objective"],
         )
-        global_model = GlobalModel.load(source / _GLOBAL_DIR)
-        if meta["global_model_settings"] is not None:
-            # the fitted size and parameters, so that refit() behaves as before saving
-            global_model.settings = GlobalModelSettings.model_validate(
-                meta["global_model_settings"]
-            )
+        stage = GlobalStage.load(source / _GLOBAL_DIR, global_settings)
         candidates = _load_candidates(source, meta)
-    except (KeyError, TypeError) as exc:
+        model.folds_ = [
+            Fold(
+                int(fold["index"]),
+                pd.Timestamp(fold["train_end"]),
+                pd.Timestamp(fold["start"]),
+                pd.Timestamp(fold["end"]),
+            )
+            for fold in meta["folds"]
+        ]
+        model.lags_ = int(meta["dependence_lags"])
+        model.guard_level_ = float(meta["guard_level"])
+        model.report_ = dict(meta["report"])
+        model.feature_columns_ = list(meta["feature_columns"])
+        model.categorical_columns_ = list(meta["categorical_columns"])
+        model.local_feature_columns_ = list(meta["local_feature_columns"])
+    except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{source / _META_FILE} lacks or mistypes the key {exc}.") from exc
-    model.global_model_ = global_model
+    model.global_stage_ = stage
     model.candidates_ = candidates
     model.local_bank_ = candidates.banks_["direct"]
     model.decisions_ = _read_parquet(source / _DECISIONS_FILE)
-    model.feature_columns_ = list(meta["feature_columns"])
-    model.categorical_columns_ = list(meta["categorical_columns"])
-    model.local_feature_columns_ = list(meta["local_feature_columns"])
-    model.global_uses_entity_ = bool(meta["global_uses_entity"])
     return model

@@ -1,13 +1,30 @@
 """Guarded per-entity choice between the global model and local candidates.
 
-The choice is made on validation rows only. For each entity, the candidate with the lowest
-validation MSE is compared with the global model by a one-sided paired t-test on per-row
-squared-error differences ``d = (y - global)^2 - (y - candidate)^2`` (H0: mean d <= 0).
-The variance of the mean of ``d`` can use Newey-West lags for overlapping targets. Because
-the best of ``k`` candidates is tested, its p-value is multiplied by ``k`` (Bonferroni
-within the entity); across entities, the p-values are thresholded with Benjamini-Hochberg
-(false discovery rate), Bonferroni or no correction. An entity leaves the global model only
-when the test rejects; everything else stays global with a reason code.
+The choice is made on the pooled out-of-time validation rows of every fold. For each
+entity, the candidate with the largest mean loss reduction is compared with the global
+model by a one-sided paired test on the per-row loss differences
+``d = loss(y, global) - loss(y, candidate)`` (squared or absolute errors):
+
+* **Dependence.** The variance of the mean of ``d`` includes Newey-West (Bartlett)
+  autocovariances within each fold, for targets whose windows overlap in time, and the
+  degrees of freedom count independent windows, not rows.
+* **No variance from a quiet block.** The variance is floored by what the entity's target
+  could do: ``d = (c - g)(2(y - c) + (c - g))`` under squared error, so its variance is
+  ``4 (c - g)^2 Var(y - c)``, with ``Var(y - c)`` taken as the variance of the
+  candidate's residuals over the entity's *training* history (in sample), shrunk toward
+  that of entities at the same prediction level. A customer who bought nothing for eight
+  weeks still gets the variance of the purchases they made before.
+* **Evidence needed.** An entity with fewer than ``min_validation_rows`` validation rows,
+  or fewer than ``min_nonzero_rows`` non-zero targets among them, stays global.
+* **Multiplicity.** The best of ``k`` candidates is tested, so its p-value is multiplied
+  by ``k``; across entities, p-values are thresholded with Benjamini-Hochberg (or
+  Bonferroni, or none).
+* **Measured, not assumed.** :func:`guard_level` checks the choices against data they
+  were not made on: for every fold, entities are decided on the *other* folds and scored
+  on this one, for a ladder of levels from ``significance`` down (each half the previous).
+  The level whose switches improve the pooled held-out loss most (in total, in most folds,
+  and significantly when clustered by entity) is kept; if no level does, every entity
+  stays global.
 """
 
 from __future__ import annotations
@@ -15,22 +32,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from glocal.config.models import SelectionSettings
+from glocal.config.models import Objective, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.decisions import DECISION_COLUMNS
 from glocal.models.frames import ENTITY_COLUMN
+from glocal.models.losses import clustered_comparison, row_loss
 
-__all__ = ["DECISION_COLUMNS", "Candidate", "Reason", "select_per_entity"]
+__all__ = [
+    "DECISION_COLUMNS",
+    "GUARD_CONFIDENCE",
+    "Candidate",
+    "Evidence",
+    "GuardOutcome",
+    "Reason",
+    "guard_level",
+    "select_per_entity",
+    "shrunk_residual_variance",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+_GUARD_STEPS = 7
+"""The guard tries the configured level and this many tighter ones (each half as large)."""
+
+GUARD_CONFIDENCE = 0.05
+"""The held-out improvement of a level's switches must be significant at this level, in a
+test clustered by entity: a gain that rests on one very large customer is not a gain."""
 
 
 class Reason(StrEnum):
@@ -38,8 +73,10 @@ class Reason(StrEnum):
 
     TOO_FEW_ROWS = "TOO_FEW_ROWS"
     TOO_FEW_VALIDATION_ROWS = "TOO_FEW_VALIDATION_ROWS"
+    TOO_FEW_NONZERO = "TOO_FEW_NONZERO"
     LOCAL_WORSE = "LOCAL_WORSE"
     NOT_SIGNIFICANT = "NOT_SIGNIFICANT"
+    GUARD = "GUARD"
     LOCAL_BETTER = "LOCAL_BETTER"
     BLEND_BETTER = "BLEND_BETTER"
 
@@ -54,6 +91,10 @@ class Candidate:
         prediction: Per validation row; NaN where the entity has no such model.
         weight: Per validation row blend weight (constant within an entity); ``None``
             means 1.
+        variance: Per validation row, the variance of the candidate's residuals over the
+            entity's training rows (the variance floor, see the module docstring); ``None``
+            uses the variance of its residuals on the validation rows themselves, shrunk
+            toward its peers'.
 
     """
 
@@ -61,43 +102,232 @@ class Candidate:
     decision: Literal["local", "blend"]
     prediction: FloatArray
     weight: FloatArray | None = None
+    variance: FloatArray | None = None
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """The validation rows the choice is made on, and how to judge them.
+
+    Attributes:
+        entity_ids: Entity of each row; an entity's rows contiguous and in time order.
+        target: Target of each row.
+        global_prediction: Out-of-time global prediction of each row.
+        candidates: The local candidates' predictions of each row.
+        fold: Validation fold of each row (``None``: one fold).
+        objective: ``"mse"`` or ``"mae"``.
+        lags: Newey-West lags (targets overlapping in time).
+        prior_rows: Weight, in rows, of the peers' variance in each variance floor.
+
+    """
+
+    entity_ids: npt.ArrayLike
+    target: npt.ArrayLike
+    global_prediction: npt.ArrayLike
+    candidates: Sequence[Candidate]
+    fold: npt.ArrayLike | None = None
+    objective: Objective = "mse"
+    lags: int = 0
+    prior_rows: float = 10.0
+
+
+@dataclass(frozen=True)
+class GuardOutcome:
+    """The level the population guard chose and what each level did on held-out folds."""
+
+    level: float
+    outcome: str
+    levels: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the outcome for ``metrics.json`` and the registry record."""
+        return {"level": self.level, "outcome": self.outcome, "levels": self.levels}
+
+
+# -- statistics ---------------------------------------------------------------------------
 def _grouped_mean(codes: IntArray, values: FloatArray, counts: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.bincount(codes, values, len(counts)) / counts
 
 
-def _paired_p_values(
-    codes: IntArray, difference: FloatArray, counts: FloatArray, lags: int
-) -> tuple[FloatArray, FloatArray]:
-    """Return per-entity mean difference and one-sided p-value of H0: mean <= 0.
+def shrunk_residual_variance(
+    entity_ids: npt.ArrayLike,
+    target: FloatArray,
+    prediction: FloatArray,
+    prior_rows: float,
+    bins: int = 20,
+) -> pd.Series:
+    """Return each entity's residual variance shrunk toward its peers' (an empirical prior).
 
-    Rows of an entity must be contiguous and in time order for the lagged terms.
+    The residual is ``target - prediction`` (e.g. the global model's, in sample); peers are
+    the entities in the same quantile bin of mean ``|prediction|``: their median variance
+    is the prior, weighted as ``prior_rows`` rows.
+
+    Examples:
+        >>> ids = np.repeat(["quiet", "busy", "other"], 4)
+        >>> y = np.array([0, 0, 0, 0, 5, -5, 5, -5, 1, -1, 1, -1], dtype=float)
+        >>> v = shrunk_residual_variance(ids, y, np.zeros(12), prior_rows=4, bins=1)
+        >>> bool(v["quiet"] > 0), bool(v["busy"] > v["quiet"])
+        (True, True)
+
     """
-    mean = _grouped_mean(codes, difference, counts)
-    centered = difference - mean[codes]
+    all_codes, uniques = pd.factorize(pd.Index(np.asarray(entity_ids)))
+    residual = np.asarray(target, dtype=np.float64) - prediction
+    finite = np.isfinite(residual)
+    codes, residual = all_codes[finite], residual[finite]
+    n = np.bincount(codes, minlength=len(uniques)).astype(np.float64)
+    mean = _grouped_mean(codes, residual, n)
+    variance = np.nan_to_num(_grouped_mean(codes, (residual - mean[codes]) ** 2, n))
+    mean_level = np.nan_to_num(_grouped_mean(codes, np.abs(prediction[finite]), n))
+    n_bins = max(1, min(bins, len(uniques) // 20))
+    quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
+    edges = np.quantile(mean_level, quantiles) if n_bins > 1 else np.zeros(0)
+    bin_of = np.searchsorted(edges, mean_level, side="right")
+    prior = np.zeros(n_bins)
+    for index in range(n_bins):
+        members = variance[(bin_of == index) & (n > 1)]
+        positive = members[members > 0]
+        prior[index] = float(np.median(positive)) if len(positive) else 0.0
+    fallback = variance[variance > 0]
+    prior[prior == 0] = float(np.median(fallback)) if len(fallback) else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrunk = (n * variance + prior_rows * prior[bin_of]) / (n + prior_rows)
+    shrunk[n == 0] = np.nan
+    return pd.Series(shrunk, index=pd.Index(uniques, name=ENTITY_COLUMN), name="variance")
+
+
+def _newey_west_variance(
+    codes: IntArray, fold: IntArray, centered: FloatArray, counts: FloatArray, lags: int
+) -> FloatArray:
+    """Return the variance of each entity's rows around their mean, with Bartlett lags."""
     variance = _grouped_mean(codes, centered**2, counts)
     for lag in range(1, lags + 1):
-        same = codes[lag:] == codes[:-lag]
+        same = (codes[lag:] == codes[:-lag]) & (fold[lag:] == fold[:-lag])
         product = np.where(same, centered[lag:] * centered[:-lag], 0.0)
         autocovariance = _grouped_mean(codes[lag:], product, counts)
         variance += 2.0 * (1.0 - lag / (lags + 1.0)) * autocovariance
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # n / (n - 1): the unbiased sample variance of the classic paired t-test
-        standard_error = np.sqrt(np.maximum(variance, 0.0) / np.maximum(counts - 1.0, 1.0))
-        statistic = mean / standard_error
-    p_value = stats.t.sf(statistic, df=np.maximum(counts - 1.0, 1.0))
-    degenerate = ~(standard_error > 0)
-    p_value[degenerate] = np.where(mean[degenerate] > 0, 0.0, 1.0)
-    return mean, np.asarray(p_value, dtype=np.float64)
+    return np.maximum(variance, 0.0)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Evidence rows mapped to entity codes (rows of unknown entities dropped)."""
+
+    codes: IntArray
+    fold: IntArray
+    target: FloatArray
+    global_prediction: FloatArray
+    predictions: list[FloatArray]
+    weights: list[FloatArray | None]
+    variances: list[FloatArray]  # per candidate, per row: the floor's Var(y - c)
+    n_entities: int
+
+
+def _rows(evidence: Evidence, entities: pd.Index) -> _Rows:
+    codes = np.asarray(
+        entities.get_indexer(pd.Index(np.asarray(evidence.entity_ids))), dtype=np.int64
+    )
+    y = np.asarray(evidence.target, dtype=np.float64)
+    g = np.asarray(evidence.global_prediction, dtype=np.float64)
+    fold = (
+        np.zeros(len(y), dtype=np.int64)
+        if evidence.fold is None
+        else np.asarray(evidence.fold, dtype=np.int64)
+    )
+    lengths = {len(codes), len(y), len(g), len(fold)}
+    lengths |= {len(c.prediction) for c in evidence.candidates}
+    if len(lengths) > 1:
+        raise ModelError("entity_ids, target, global_prediction and candidates differ in length.")
+    seen = codes >= 0
+    ids = np.asarray(evidence.entity_ids)[seen]
+    variances = []
+    for candidate in evidence.candidates:
+        prediction = np.asarray(candidate.prediction, dtype=np.float64)[seen]
+        own = shrunk_residual_variance(ids, y[seen], prediction, evidence.prior_rows)
+        fallback = own.reindex(entities).to_numpy(dtype=np.float64, na_value=np.nan)
+        fallback = np.nan_to_num(fallback[codes[seen]])
+        if candidate.variance is None:
+            variances.append(fallback)
+        else:
+            given = np.asarray(candidate.variance, dtype=np.float64)[seen]
+            variances.append(np.where(np.isfinite(given), given, fallback))
+    return _Rows(
+        codes=codes[seen],
+        fold=fold[seen],
+        target=y[seen],
+        global_prediction=g[seen],
+        predictions=[np.asarray(c.prediction, dtype=np.float64)[seen] for c in evidence.candidates],
+        weights=[None if c.weight is None else c.weight[seen] for c in evidence.candidates],
+        variances=variances,
+        n_entities=len(entities),
+    )
+
+
+@dataclass(frozen=True)
+class _Best:
+    """Per entity: its best candidate on the given rows and the test of it."""
+
+    index: IntArray
+    gain: FloatArray
+    loss_global: FloatArray
+    p_value: FloatArray
+    available: FloatArray
+    counts: FloatArray
+    nonzero: FloatArray
+
+
+def _best_candidates(
+    rows: _Rows, use: npt.NDArray[np.bool_], objective: Objective, lags: int
+) -> _Best:
+    """Find each entity's best candidate on the rows ``use`` and test it against global."""
+    codes, fold = rows.codes[use], rows.fold[use]
+    y, g = rows.target[use], rows.global_prediction[use]
+    n = rows.n_entities
+    counts = np.bincount(codes, minlength=n).astype(np.float64)
+    nonzero = np.bincount(codes, y != 0, n).astype(np.float64)
+    loss_global = row_loss(y, g, objective)
+    mean_global = _grouped_mean(codes, loss_global, counts)
+    # overlapping target windows: L + 1 consecutive rows carry about one window's news
+    n_eff = counts / (lags + 1.0) + 1.0
+    best_gain = np.full(n, -np.inf)
+    best_p = np.ones(n)
+    best_index = np.full(n, -1, dtype=np.int64)
+    n_available = np.zeros(n)
+    for index, full_prediction in enumerate(rows.predictions):
+        prediction = full_prediction[use]
+        missing = np.bincount(codes, np.isnan(prediction), n) > 0
+        available = (counts > 0) & ~missing
+        c = np.nan_to_num(prediction)
+        difference = loss_global - row_loss(y, c, objective)
+        gain = _grouped_mean(codes, difference, counts)
+        empirical = _newey_west_variance(codes, fold, difference - gain[codes], counts, lags)
+        spread = (c - g) ** 2
+        variance_y = rows.variances[index][use]
+        if objective == "mae":
+            per_row = spread * variance_y / (variance_y + spread / 4.0 + 1e-300)
+        else:
+            per_row = 4.0 * spread * variance_y
+        floor = _grouped_mean(codes, per_row, counts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # the Newey-West variance is already a long-run variance; the floor is a
+            # per-row variance, so it is spread over independent windows, not rows
+            variance_of_mean = np.maximum(empirical / counts, floor / n_eff)
+            standard_error = np.sqrt(variance_of_mean)
+            statistic = gain / standard_error
+        p_value = stats.t.sf(statistic, df=np.maximum(n_eff - 1.0, 1.0))
+        degenerate = ~(standard_error > 0)
+        p_value[degenerate] = np.where(gain[degenerate] > 0, 0.0, 1.0)
+        better = available & (gain > best_gain)
+        best_gain[better], best_p[better], best_index[better] = gain[better], p_value[better], index
+        n_available += available
+    return _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
 
 
 def _reject(p_values: FloatArray, level: float, method: str) -> npt.NDArray[np.bool_]:
     """Return which hypotheses are rejected under the multiple-testing ``method``."""
     m = len(p_values)
-    if m == 0:
-        return np.zeros(0, dtype=bool)
+    if m == 0 or level <= 0:
+        return np.zeros(m, dtype=bool)
     if method == "none":
         return p_values <= level
     if method == "bonferroni":
@@ -110,6 +340,42 @@ def _reject(p_values: FloatArray, level: float, method: str) -> npt.NDArray[np.b
     return rejected
 
 
+@dataclass(frozen=True)
+class _Choice:
+    reason: npt.NDArray[np.object_]
+    chosen: npt.NDArray[np.bool_]
+    tested: npt.NDArray[np.bool_]
+    adjusted: FloatArray
+
+
+def _choose(
+    best: _Best,
+    n_train_rows: IntArray,
+    min_train_rows: int,
+    settings: SelectionSettings,
+    level: float,
+) -> _Choice:
+    too_few_train = n_train_rows < min_train_rows
+    too_few_val = ~too_few_train & (best.counts < settings.min_validation_rows)
+    no_candidate = ~too_few_train & ~too_few_val & (best.index < 0)
+    quiet = (
+        ~too_few_train & ~too_few_val & ~no_candidate & (best.nonzero < settings.min_nonzero_rows)
+    )
+    tested = ~too_few_train & ~too_few_val & ~no_candidate & ~quiet
+    # the best of k candidates was tested: Bonferroni within the entity
+    adjusted = np.minimum(1.0, best.p_value * np.maximum(best.available, 1.0))
+    significant = np.zeros(len(best.index), dtype=bool)
+    significant[tested] = _reject(adjusted[tested], level, settings.multiple_testing)
+    reason = np.full(len(best.index), Reason.NOT_SIGNIFICANT.value, dtype=object)
+    reason[too_few_train | no_candidate] = Reason.TOO_FEW_ROWS.value
+    reason[too_few_val] = Reason.TOO_FEW_VALIDATION_ROWS.value
+    reason[quiet] = Reason.TOO_FEW_NONZERO.value
+    worse = tested & ~(best.gain > 0)
+    reason[worse] = Reason.LOCAL_WORSE.value
+    chosen = tested & ~worse & significant
+    return _Choice(reason, chosen, tested, adjusted)
+
+
 def select_per_entity(
     entity_ids: npt.ArrayLike,
     target: npt.ArrayLike,
@@ -119,77 +385,60 @@ def select_per_entity(
     settings: SelectionSettings | None = None,
     *,
     min_train_rows: int = 1,
+    fold: npt.ArrayLike | None = None,
+    objective: Objective = "mse",
+    lags: int | None = None,
+    level: float | None = None,
+    weight: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Decide, per entity, between the global model and its best local candidate.
 
     Args:
         entity_ids: Entity of each validation row; an entity's rows must be contiguous and
-            in time order when ``settings.dependence_lags > 0``.
+            in time order (within each fold) for the Newey-West lags.
         target: Target of each validation row.
-        global_prediction: Global model prediction of each validation row.
+        global_prediction: Out-of-time global prediction of each validation row.
         candidates: Local candidates with their validation predictions.
         n_train: Training rows per entity, indexed by entity id: the entities to decide.
         settings: Guardrails; defaults to :class:`SelectionSettings` defaults.
         min_train_rows: Entities with fewer training rows stay global (TOO_FEW_ROWS).
+        fold: Validation fold of each row; ``None`` means one fold.
+        objective: The loss compared: ``"mse"`` (squared) or ``"mae"`` (absolute error).
+        lags: Newey-West lags; ``None`` uses ``settings.dependence_lags`` (or 0).
+        level: Test level; ``None`` uses ``settings.significance``. 0 keeps everyone global.
+        weight: Per entity blend weight of its final model; ``None`` uses the mean of the
+            chosen candidate's validation weights.
 
     Returns:
         One decision record per entity of ``n_train`` with columns
         :data:`DECISION_COLUMNS`; ``candidate`` and ``val_mse_local`` describe the best
-        candidate even when the decision is global.
+        candidate even when the decision is global. ``val_mse_*`` hold the objective's
+        loss (squared or absolute error).
 
     """
     settings = settings or SelectionSettings()
+    lags = lags if lags is not None else (settings.dependence_lags or 0)
     entities = pd.Index(n_train.index, name=ENTITY_COLUMN)
-    codes = np.asarray(entities.get_indexer(pd.Index(np.asarray(entity_ids))), dtype=np.int64)
-    y = np.asarray(target, dtype=np.float64)
-    g = np.asarray(global_prediction, dtype=np.float64)
-    if not (len(codes) == len(y) == len(g)) or any(len(c.prediction) != len(y) for c in candidates):
-        raise ModelError("entity_ids, target, global_prediction and candidates differ in length.")
-    seen = codes >= 0
-    codes, y, g = codes[seen], y[seen], g[seen]
-    n_entities = len(entities)
-    counts = np.bincount(codes, minlength=n_entities).astype(np.float64)
-    mse_global = _grouped_mean(codes, (y - g) ** 2, counts)
-
-    best_gain = np.full(n_entities, -np.inf)
-    best_mse = np.full(n_entities, np.nan)
-    best_p = np.ones(n_entities)
-    best_index = np.full(n_entities, -1)
-    n_available = np.zeros(n_entities)
-    for index, candidate in enumerate(candidates):
-        prediction = candidate.prediction[seen]
-        missing = np.bincount(codes, np.isnan(prediction), n_entities) > 0
-        available = (counts > 0) & ~missing
-        difference = (y - g) ** 2 - (y - np.nan_to_num(prediction)) ** 2
-        lags = settings.dependence_lags or 0  # Settings fills it from the feature settings
-        gain, p_value = _paired_p_values(codes, difference, counts, lags)
-        better = available & (gain > best_gain)
-        best_gain[better], best_p[better], best_index[better] = gain[better], p_value[better], index
-        best_mse[better] = mse_global[better] - gain[better]
-        n_available += available
-
-    n_train_rows = n_train.to_numpy(dtype=np.int64)
-    too_few_train = n_train_rows < min_train_rows
-    too_few_val = ~too_few_train & (counts < settings.min_validation_rows)
-    no_candidate = ~too_few_train & ~too_few_val & (best_index < 0)
-    tested = ~too_few_train & ~too_few_val & ~no_candidate
-    adjusted = np.minimum(1.0, best_p * np.maximum(n_available, 1.0))
-    significant = np.zeros(n_entities, dtype=bool)
-    significant[tested] = _reject(
-        adjusted[tested], settings.significance, settings.multiple_testing
+    evidence = Evidence(
+        entity_ids,
+        target,
+        global_prediction,
+        candidates,
+        fold,
+        objective,
+        lags,
+        settings.variance_prior_rows,
     )
-
-    reason = np.full(n_entities, Reason.NOT_SIGNIFICANT.value, dtype=object)
-    reason[too_few_train | no_candidate] = Reason.TOO_FEW_ROWS.value
-    reason[too_few_val] = Reason.TOO_FEW_VALIDATION_ROWS.value
-    worse = tested & ~(best_gain > 0)
-    reason[worse] = Reason.LOCAL_WORSE.value
-    chosen = tested & ~worse & significant
-    decision = np.full(n_entities, "global", dtype=object)
-    weight = np.zeros(n_entities)
-    names = np.array([c.name for c in candidates] + [None], dtype=object)
+    rows = _rows(evidence, entities)
+    best = _best_candidates(rows, np.ones(len(rows.codes), dtype=bool), objective, lags)
+    n_train_rows = n_train.to_numpy(dtype=np.int64)
+    level = settings.significance if level is None else level
+    choice = _choose(best, n_train_rows, min_train_rows, settings, level)
+    decision = np.full(rows.n_entities, "global", dtype=object)
+    weights = np.zeros(rows.n_entities)
+    reason = choice.reason
     for index, candidate in enumerate(candidates):
-        mine = chosen & (best_index == index)
+        mine = choice.chosen & (best.index == index)
         decision[mine] = candidate.decision
         reason[mine] = (
             Reason.BLEND_BETTER.value
@@ -197,20 +446,140 @@ def select_per_entity(
             else Reason.LOCAL_BETTER.value
         )
         if candidate.weight is None:
-            weight[mine] = 1.0
+            weights[mine] = 1.0
+        elif weight is not None:
+            weights[mine] = weight.reindex(entities).to_numpy(dtype=np.float64)[mine]
         else:
-            weight[mine] = _grouped_mean(codes, candidate.weight[seen], counts)[mine]
+            mean_weight = _grouped_mean(rows.codes, rows.weights[index], best.counts)  # type: ignore[arg-type]
+            weights[mine] = mean_weight[mine]
+    if level == 0:
+        reason[choice.tested & (reason == Reason.NOT_SIGNIFICANT.value)] = Reason.GUARD.value
+    names = np.array([c.name for c in candidates] + [None], dtype=object)
     return pd.DataFrame(
         {
             ENTITY_COLUMN: entities.to_numpy(),
             "decision": pd.array(decision, dtype="str"),
-            "candidate": pd.array(names[best_index], dtype="str"),
-            "weight": weight,
+            "candidate": pd.array(names[best.index], dtype="str"),
+            "weight": weights,
             "reason": pd.array(reason, dtype="str"),
             "n_train": n_train_rows,
-            "n_val": counts.astype(np.int64),
-            "val_mse_global": mse_global,
-            "val_mse_local": best_mse,
-            "p_value": np.where(tested, adjusted, np.nan),
+            "n_val": best.counts.astype(np.int64),
+            "val_mse_global": best.loss_global,
+            "val_mse_local": best.loss_global - best.gain,
+            "p_value": np.where(choice.tested, choice.adjusted, np.nan),
         }
     )
+
+
+# -- the population guard -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _HeldOut:
+    """The switched entities' rows of one held-out fold, under local and under global."""
+
+    codes: IntArray
+    local_loss: FloatArray
+    global_loss: FloatArray
+    switched: int
+
+
+def _held_out(
+    rows: _Rows,
+    n_train_rows: IntArray,
+    min_train_rows: int,
+    settings: SelectionSettings,
+    objective: Objective,
+    lags: int,
+    level: float,
+    held_out: int,
+) -> _HeldOut:
+    """Decide on every fold but ``held_out``; score the switched entities on it."""
+    evidence = rows.fold != held_out
+    best = _best_candidates(rows, evidence, objective, lags)
+    choice = _choose(best, n_train_rows, min_train_rows, settings, level)
+    scored = np.flatnonzero(~evidence & choice.chosen[rows.codes])
+    candidate = best.index[rows.codes[scored]]
+    prediction = np.stack(rows.predictions)[candidate, scored] if len(scored) else np.zeros(0)
+    y, g = rows.target[scored], rows.global_prediction[scored]
+    global_loss = row_loss(y, g, objective)
+    # where the candidate has no model on the held-out fold, the entity is served globally
+    local_loss = np.where(np.isnan(prediction), global_loss, row_loss(y, prediction, objective))
+    return _HeldOut(rows.codes[scored], local_loss, global_loss, int(choice.chosen.sum()))
+
+
+def guard_level(
+    evidence: Evidence,
+    n_train: pd.Series,
+    settings: SelectionSettings,
+    *,
+    min_train_rows: int = 1,
+) -> GuardOutcome:
+    """Choose the test level whose switches help on folds they were not chosen on.
+
+    For each level (``significance``, then 2, 4, ... times smaller) and each fold, every
+    entity is decided on the other folds' rows, and the switched entities are scored on
+    the held-out fold's rows. A level is accepted when its switches lower the held-out
+    loss in total, in more than half of the folds, and significantly
+    (:data:`GUARD_CONFIDENCE`, one-sided, clustered by entity). The accepted level with the
+    largest total improvement is kept; if none is accepted, the level is 0 and every
+    entity stays global.
+
+    Args:
+        evidence: The pooled validation rows of every fold (with ``fold`` set).
+        n_train: Training rows per entity, indexed by entity id.
+        settings: The selection settings.
+        min_train_rows: Entities with fewer training rows stay global.
+
+    """
+    entities = pd.Index(n_train.index, name=ENTITY_COLUMN)
+    rows = _rows(evidence, entities)
+    folds = np.unique(rows.fold)
+    total_global = float(row_loss(rows.target, rows.global_prediction, evidence.objective).sum())
+    n_train_rows = n_train.to_numpy(dtype=np.int64)
+    levels: list[dict[str, Any]] = []
+    if not settings.population_guard:
+        return GuardOutcome(settings.significance, "guard off", levels)
+    if len(folds) < 2:
+        return GuardOutcome(settings.significance, "one fold: nothing to cross-fit", levels)
+    best: tuple[float, float] | None = None
+    for step in range(_GUARD_STEPS + 1):
+        level = settings.significance / 2.0**step
+        parts = [
+            _held_out(
+                rows,
+                n_train_rows,
+                min_train_rows,
+                settings,
+                evidence.objective,
+                evidence.lags,
+                level,
+                int(held_out),
+            )
+            for held_out in folds
+        ]
+        changes = [float(np.sum(p.local_loss - p.global_loss)) for p in parts]
+        total = float(sum(changes))
+        comparison = clustered_comparison(
+            np.concatenate([p.local_loss for p in parts]),
+            np.concatenate([p.global_loss for p in parts]),
+            np.concatenate([p.codes for p in parts]),
+        )
+        improving = sum(change < 0 for change in changes)
+        accepted = (
+            total < 0 and improving > len(folds) / 2 and comparison.p_value < GUARD_CONFIDENCE
+        )
+        levels.append(
+            {
+                "level": level,
+                "switched_per_fold": [p.switched for p in parts],
+                "loss_change_per_fold": changes,
+                "relative_change": total / total_global if total_global else 0.0,
+                "p_value": comparison.p_value,
+                "accepted": bool(accepted),
+            }
+        )
+        if accepted and (best is None or total < best[1]):
+            best = (level, total)
+    if best is None:
+        return GuardOutcome(0.0, "no level helped on held-out folds: every entity global", levels)
+    outcome = "kept" if best[0] == settings.significance else "tightened"
+    return GuardOutcome(best[0], outcome, levels)

@@ -42,6 +42,8 @@ def model_key(settings: Settings) -> str:
     return hash_json(
         {
             "seed": settings.seed,
+            "objective": settings.objective,
+            "horizon_days": settings.features.horizon_days,
             "global_model": settings.global_model.model_dump(mode="json"),
             "local_models": settings.local_models.model_dump(mode="json"),
             "selection": settings.selection.model_dump(mode="json"),
@@ -192,8 +194,7 @@ def train(
         global_info = dict(old_record["global"])
         update = refit_entities(
             old_model,
-            layout.train,
-            layout.validation,
+            layout.history,
             changes.retrain,
             drop=changes.removed,
             local_models=settings.local_models,
@@ -208,7 +209,10 @@ def train(
             local_models=settings.local_models,
             selection=settings.selection,
             seed=settings.seed,
-        ).fit(layout.train, layout.validation)
+            split=settings.split,
+            horizon_days=settings.features.horizon_days,
+            objective=settings.objective,
+        ).fit(layout.history)
         retrained = pd.Index(fingerprints["entity_id"], dtype=object)
         carried = pd.Index([], dtype=object)
         old_state = None
@@ -224,6 +228,7 @@ def train(
     metrics = {
         "validation": validation_metrics(model.decisions_),
         "layout": layout.to_dict(),
+        "hybrid": model.report_,
     }
     decided_rows = np.isin(model.decisions_["entity_id"].astype(str), state["entity_id"])
     decisions = model.decisions_.loc[decided_rows]

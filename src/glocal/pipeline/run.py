@@ -154,9 +154,16 @@ def _train_step(
         record = production[2]["metrics"].get("pipeline")
         if record is not None:
             state = read_entity_state(workspace, production[0], record.get("state_sha256"))
+            from glocal.core.errors import ModelError
             from glocal.models.persistence import load_hybrid
 
-            previous = (load_hybrid(production[1]), state, record)
+            try:
+                previous = (load_hybrid(production[1]), state, record)
+            except ModelError as exc:
+                if plan.mode == "incremental":
+                    raise
+                # a full retrain needs nothing from a model this glocal cannot read
+                _log.info("previous production model not reused: %s", exc)
     return train(plan, layout, fingerprints, settings, run_id, utc_now(), data_end, previous)
 
 

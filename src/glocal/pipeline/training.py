@@ -1,10 +1,8 @@
 """Production training layout, the global model's cadence and validation metrics.
 
-In production there is no test block: every row with a known target is used. The layout is
-``train | embargo | validation``, with validation the last ``split.validation_days`` of
-cutoffs whose target is known and an embargo of one horizon (or ``split.embargo_days``)
-before it, so no training target window reaches a validation cutoff. The hybrid model
-decides per entity on validation and then refits on train + validation.
+In production there is no test block: every row with a known target is the history the
+hybrid model is fitted on, and it lays its validation folds inside it (the most recent
+``split.folds`` x ``split.validation_days`` of cutoffs, each with its own embargo).
 """
 
 from __future__ import annotations
@@ -17,84 +15,61 @@ import numpy as np
 import pandas as pd
 
 from glocal.config.features import SplitSettings
-from glocal.core.errors import ConfigError, DataValidationError
+from glocal.core.errors import DataValidationError
+from glocal.features import Fold, resolve_embargo, rolling_folds
 
 __all__ = ["ProductionSplit", "global_retrain_due", "production_split", "validation_metrics"]
 
 
 @dataclass(frozen=True)
 class ProductionSplit:
-    """Train and validation rows of the production layout and their cutoff ranges."""
+    """The production history (every known target) and its validation folds."""
 
-    train: pd.DataFrame
-    validation: pd.DataFrame
+    history: pd.DataFrame
+    folds: list[Fold]
     embargo_days: int
 
     def to_dict(self) -> dict[str, Any]:
-        """Return first/last cutoff, rows and entities of each block (for metrics)."""
-        summary: dict[str, Any] = {"embargo_days": self.embargo_days}
-        for name, block in (("train", self.train), ("validation", self.validation)):
-            summary[name] = {
-                "start": block["cutoff"].min().date().isoformat(),
-                "end": block["cutoff"].max().date().isoformat(),
-                "rows": len(block),
-                "entities": int(block["entity_id"].nunique()),
-            }
-        return summary
+        """Return the history's first/last cutoff, rows, entities and the folds (for metrics)."""
+        history = self.history
+        return {
+            "embargo_days": self.embargo_days,
+            "history": {
+                "start": history["cutoff"].min().date().isoformat(),
+                "end": history["cutoff"].max().date().isoformat(),
+                "rows": len(history),
+                "entities": int(history["entity_id"].nunique()),
+            },
+            "folds": [fold.to_dict() for fold in self.folds],
+        }
 
 
 def production_split(
     panel: pd.DataFrame, split: SplitSettings, horizon_days: int
 ) -> ProductionSplit:
-    """Split the rows with a known target into ``train | embargo | validation``.
-
-    With ``L`` the last cutoff with a known target, validation is ``(L - v, L]`` and train
-    every cutoff ``<= L - v - e`` (``v = split.validation_days``, ``e`` the embargo).
+    """Return every row with a known target, and check the folds fit inside it.
 
     Raises:
         ConfigError: The embargo is shorter than the horizon.
-        DataValidationError: No known target, or too little history for both blocks.
+        DataValidationError: No known target, or too little history for the folds.
 
     Examples:
         >>> cutoffs = pd.date_range("2011-01-03", periods=20, freq="7D")
         >>> panel = pd.DataFrame({"entity_id": "a", "cutoff": cutoffs, "target": 1.0})
-        >>> layout = production_split(panel, SplitSettings(validation_days=28), 14)
-        >>> len(layout.train), len(layout.validation)
-        (14, 4)
+        >>> layout = production_split(panel, SplitSettings(validation_days=14, folds=2), 14)
+        >>> len(layout.history), [fold.to_dict()["start"] for fold in layout.folds]
+        (20, ['2011-05-02', '2011-04-18'])
 
     """
-    embargo = horizon_days if split.embargo_days is None else split.embargo_days
-    if embargo < horizon_days:
-        raise ConfigError(
-            f"split.embargo_days={embargo} is shorter than features.horizon_days="
-            f"{horizon_days}: training targets would overlap the validation block. Set "
-            f"split.embargo_days to at least {horizon_days}, or leave it empty."
-        )
+    embargo = resolve_embargo(split, horizon_days)
     known = panel[panel["target"].notna()]
     if known.empty:
         raise DataValidationError(
             "no row of the panel has a known target, so there is nothing to train on: the "
             f"target needs {horizon_days} days of data after a cutoff. Provide more history."
         )
-    last = known["cutoff"].max()
-    validation_start = last - pd.Timedelta(days=split.validation_days)
-    train_end = validation_start - pd.Timedelta(days=embargo)
-    cutoff = known["cutoff"]
-    train = known[cutoff <= train_end]
-    validation = known[cutoff > validation_start]
-    if train.empty:
-        needed = split.validation_days + embargo
-        raise DataValidationError(
-            f"too little history to train: cutoffs with a known target run from "
-            f"{cutoff.min().date()} to {last.date()}, but the production layout needs them "
-            f"to span more than {needed} days (split.validation_days={split.validation_days} "
-            f"+ embargo {embargo}). Provide more history or lower split.validation_days."
-        )
-    return ProductionSplit(
-        train=train.reset_index(drop=True),
-        validation=validation.reset_index(drop=True),
-        embargo_days=embargo,
-    )
+    folds = rolling_folds(known["cutoff"], split.folds, split.validation_days, embargo)
+    return ProductionSplit(history=known.reset_index(drop=True), folds=folds, embargo_days=embargo)
 
 
 def global_retrain_due(
@@ -128,12 +103,13 @@ def global_retrain_due(
 
 
 def validation_metrics(decisions: pd.DataFrame) -> dict[str, Any]:
-    """Pooled validation MSE of the global model and of the hybrid choice, per decision rows.
+    """Pooled validation loss of the global stage and of the hybrid choice, per decision rows.
 
-    Computed from the decision records (``n_val`` rows per entity, their global MSE and
-    the best candidate's MSE), i.e. on the validation rows of entities with training rows.
-    The hybrid figure is measured on the block the choice was made on, so it is optimistic;
-    ``glocal evaluate`` gives the honest out-of-sample comparison on a held-out test block.
+    Computed from the decision records (``n_val`` rows per entity over every fold, their
+    global loss and the best candidate's), i.e. on the out-of-time validation rows. The
+    hybrid figure is measured on the rows the choice was made on, so it is optimistic;
+    the population guard's held-out figures (``guard``) and ``glocal evaluate`` are the
+    honest ones.
     """
     n_val = decisions["n_val"].to_numpy(dtype=np.float64)
     mse_global = np.nan_to_num(decisions["val_mse_global"].to_numpy(dtype=np.float64))

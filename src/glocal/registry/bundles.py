@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_GLOBAL_MODEL_FILE = "global/global_model.txt"
+_GLOBAL_MODEL_FILE = "global/stage.json"
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,11 @@ def _manifest(
         "global_model": {
             "version_id": global_version_id,
             "trained_at": created_at.isoformat(),
-            "best_iteration": model.global_model_.best_iteration_,
+            "best_iteration": _largest_member_size(model),
+            "members": list(model.global_stage_.members_),
+            "learner_iterations": model.global_stage_.report_.get("learner_iterations", {}),
             "uses_entity_feature": bool(model.global_uses_entity_),
+            "population_guard": _guard_outcome(model),
         },
         "model": {
             "format_version": HYBRID_FORMAT_VERSION,
@@ -152,6 +155,18 @@ def _manifest(
         },
         "files": files,
     }
+
+
+def _guard_outcome(model: HybridModel) -> str | None:
+    """Return what the population guard decided at the model's last full fit."""
+    guard = model.report_.get("population_guard")
+    return str(guard.get("outcome")) if isinstance(guard, dict) else None
+
+
+def _largest_member_size(model: HybridModel) -> int | None:
+    """Return the largest early-stopped size among the global stage's member learners."""
+    sizes = [m.best_iteration_ for m in model.global_stage_.models_.values() if m.best_iteration_]
+    return max(sizes) if sizes else None
 
 
 def _fsync_tree(root: Path) -> None:

@@ -117,7 +117,7 @@ class GlobalVersion:
         run_id: The run that trained it.
         trained_at: When it was trained (UTC).
         data_version: Data version it was trained on.
-        best_iteration: Trees kept after early stopping.
+        best_iteration: Trees of the largest member learner of the global stage.
         uses_entity_feature: Whether it got the entity id as a categorical feature.
 
     """
