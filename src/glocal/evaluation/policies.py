@@ -45,12 +45,12 @@ FloatArray = npt.NDArray[np.float64]
 SEED_RECIPE_MIN_ROWS = 20
 """The user's sketch skips customers with fewer than 20 rows."""
 
-SEED_RECIPE_MAX_ROWS = 50_000
+SEED_RECIPE_MAX_ROWS = 20_000
 """The recipe's random forest is fitted on a seeded sample of at most this many rows.
 
 Unbounded, scikit-learn's default forest took more than 15 minutes on a 1.1M-row history;
-the sample keeps it under a minute, and the recipe's per-entity regressions (where its
-error comes from) still see every row.
+the sample keeps it to seconds, and the recipe's per-entity regressions (where its error
+comes from) still see every row.
 """
 
 _ENTITY_FEATURE = "entity_id"

@@ -96,10 +96,9 @@ def _level_codes(values: pd.Series, levels: pd.Index) -> npt.NDArray[np.intp]:
 
 def _as_levels(series: pd.Series, levels: list[str]) -> pd.Series:
     """Return ``series`` as a categorical over string ``levels``; other values are missing."""
-    values = series.astype(object)
-    values = values.where(values.isna(), values.astype(str))
-    values = values.where(values.isin(levels))
-    return values.astype(pd.CategoricalDtype(levels))
+    index = pd.Index(levels)
+    codes = _level_codes(series, index)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=index), index=series.index)
 
 
 class GlobalModel:

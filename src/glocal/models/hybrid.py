@@ -179,6 +179,9 @@ def _in_sample_variances(
     prior_rows: float,
 ) -> list[FloatArray]:
     """Per candidate, each validation row's entity's shrunk in-sample residual variance."""
+    if len(train) == 0:
+        count = len(settings.candidates) * (2 if settings.blend else 1)
+        return [np.full(len(validation_ids), np.nan) for _ in range(count)]
     ids = train[ENTITY_COLUMN].to_numpy()
     n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
     rows = np.asarray(n_train.reindex(train[ENTITY_COLUMN]), dtype=np.float64)
@@ -224,6 +227,16 @@ def collect_evidence(
     """
     target = check_target(history, "history")
     cutoffs = history[TIME_COLUMN]
+    # only entities with enough (non-zero) validation rows can leave the global model: only
+    # theirs need the in-sample residual variances of the floor
+    in_folds = np.logical_or.reduce([fold.validation_mask(cutoffs) for fold in folds])
+    evidence_rows = pd.DataFrame(
+        {"id": history[ENTITY_COLUMN].to_numpy()[in_folds], "nonzero": target[in_folds] != 0}
+    ).groupby("id", sort=False, observed=True)["nonzero"].agg(["size", "sum"])
+    eligible = evidence_rows.index[
+        (evidence_rows["size"] >= selection.min_validation_rows)
+        & (evidence_rows["sum"] >= selection.min_nonzero_rows)
+    ]
     parts: dict[str, list[Any]] = {"ids": [], "fold": [], "y": [], "g": [], "w": [], "v": []}
     kinds: dict[CandidateKind, list[FloatArray]] = {}
     n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
@@ -236,12 +249,13 @@ def collect_evidence(
             candidates.fit(train, target[train_mask], g_train)
             for kind, prediction in candidates.predict(validation, g_val).items():
                 kinds.setdefault(kind, []).append(prediction)
+            keep = train[ENTITY_COLUMN].isin(eligible).to_numpy()
             parts["v"].append(
                 _in_sample_variances(
                     candidates,
-                    train,
-                    target[train_mask],
-                    g_train,
+                    train.loc[keep],
+                    target[train_mask][keep],
+                    g_train[keep],
                     validation[ENTITY_COLUMN].to_numpy(),
                     settings,
                     selection.variance_prior_rows,
