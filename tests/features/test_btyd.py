@@ -106,7 +106,7 @@ def test_closed_forms_match_pymc_marketing() -> None:
         model = clv.BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]])
         model.fit(method="map", progressbar=False)
         theirs = model.expected_purchases(data=data, future_t=30).values.reshape(-1)
-        fitted_bg = {k: float(model.fit_result[k].values.squeeze()) for k in "r alpha a b".split()}
+        fitted_bg = {k: float(model.fit_result[k].values.squeeze()) for k in ["r", "alpha", "a", "b"]}
         repeat = data[data["frequency"] > 0]
         spend_model = clv.GammaGammaModel(
             data=repeat[["customer_id", "frequency", "monetary_value"]]

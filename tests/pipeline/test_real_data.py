@@ -34,8 +34,9 @@ def test_real_data_first_and_second_run(real_data_path: Path, tmp_path: Path) ->
         assert run_id is not None
         model, manifest = load_bundle(registry.resolve_bundle(run_id))
     # the population guard's outcome is part of the run's record
-    assert manifest["global_model"]["population_guard"] == (
-        model.report_["population_guard"]["outcome"]
+    assert (
+        manifest["global_model"]["population_guard"]
+        == (model.report_["population_guard"]["outcome"])
     )
     levels = manifest["metrics"]["hybrid"]["population_guard"]["levels"]
     assert len(levels) == 8 and all("p_value" in level for level in levels)

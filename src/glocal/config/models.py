@@ -201,18 +201,19 @@ class SelectionSettings(Section):
         default=10.0,
         ge=0,
         description=(
-            "The paired test's variance uses the entity's target variance shrunk toward that "
-            "of entities at the same global prediction level with this many rows' weight, so "
-            "a quiet validation block cannot give a near-zero variance."
+            "The paired test's variance is floored with the variance of the candidate's "
+            "residuals over the entity's training rows, shrunk toward that of entities at the "
+            "same prediction level with this many rows' weight, so a quiet validation block "
+            "cannot give a near-zero variance."
         ),
     )
     population_guard: bool = Field(
         default=True,
         description=(
             "Cross-fit the per-entity choices over the validation folds (decide on the other "
-            "folds, score on the held-out one) and tighten the test level until the switches "
-            "improve the pooled loss in total and in most folds; otherwise every entity "
-            "stays global."
+            "folds, score on the held-out one) and keep the test level whose switches improve "
+            "the held-out loss most, in total, in most folds and significantly (clustered by "
+            "entity); if no level does, every entity stays global."
         ),
     )
     multiple_testing: Literal["fdr", "bonferroni", "none"] = Field(

@@ -32,6 +32,14 @@ _POLICY_ORDER = (
     "entity_oracle",
 )
 _REFERENCES = ("seed_recipe", "entity_oracle")
+_POLICY_STYLES: dict[str, dict[str, Any]] = {
+    "naive": {"color": "#1f77b4"},
+    "btyd": {"color": "#ff7f0e"},
+    "global_with_entity_id": {"color": "#9467bd"},
+    "global_stage": {"color": "#8c564b", "linestyle": "--"},
+    "local_only": {"color": "#7f7f7f", "linestyle": ":"},
+    "hybrid": {"color": "#2ca02c", "linewidth": 2.8},
+}
 _BASELINES = ("naive", "btyd", "global", "global_with_entity_id")
 
 
@@ -85,7 +93,7 @@ def plot_windows(windows: list[dict[str, Any]], objective: str, target: Path) ->
         ]
         if np.all(np.isnan(ratios)):
             continue
-        style = {"linewidth": 2.6, "color": "#2ca02c"} if name == "hybrid" else {"linewidth": 1.2}
+        style = {"linewidth": 1.3, **_POLICY_STYLES.get(name, {})}
         axis.plot(labels, ratios, marker="o", label=name, **style)
     axis.axhline(1.0, color="black", linewidth=0.8, label="global")
     axis.set_xlabel("first cutoff of the test window")

@@ -230,9 +230,13 @@ def collect_evidence(
     # only entities with enough (non-zero) validation rows can leave the global model: only
     # theirs need the in-sample residual variances of the floor
     in_folds = np.logical_or.reduce([fold.validation_mask(cutoffs) for fold in folds])
-    evidence_rows = pd.DataFrame(
-        {"id": history[ENTITY_COLUMN].to_numpy()[in_folds], "nonzero": target[in_folds] != 0}
-    ).groupby("id", sort=False, observed=True)["nonzero"].agg(["size", "sum"])
+    evidence_rows = (
+        pd.DataFrame(
+            {"id": history[ENTITY_COLUMN].to_numpy()[in_folds], "nonzero": target[in_folds] != 0}
+        )
+        .groupby("id", sort=False, observed=True)["nonzero"]
+        .agg(["size", "sum"])
+    )
     eligible = evidence_rows.index[
         (evidence_rows["size"] >= selection.min_validation_rows)
         & (evidence_rows["sum"] >= selection.min_nonzero_rows)
