@@ -106,7 +106,8 @@ def test_closed_forms_match_pymc_marketing() -> None:
         model = clv.BetaGeoModel(data=data[["customer_id", "frequency", "recency", "T"]])
         model.fit(method="map", progressbar=False)
         theirs = model.expected_purchases(data=data, future_t=30).values.reshape(-1)
-        fitted_bg = {k: float(model.fit_result[k].values.squeeze()) for k in ["r", "alpha", "a", "b"]}
+        names = ["r", "alpha", "a", "b"]
+        fitted_bg = {k: float(model.fit_result[k].values.squeeze()) for k in names}
         repeat = data[data["frequency"] > 0]
         spend_model = clv.GammaGammaModel(
             data=repeat[["customer_id", "frequency", "monetary_value"]]
