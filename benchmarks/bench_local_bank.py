@@ -158,7 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--seed-entities", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.entities, args.seed_entities = 2_000, 300
     bench_large(args.entities)
     if args.seed_entities:
         bench_seed(args.seed_entities)

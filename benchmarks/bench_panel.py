@@ -126,7 +126,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="UCI Online Retail file")
     parser.add_argument("--every", type=int, default=3, help="days between cutoffs")
     parser.add_argument("--first", default="2011-03-01", help="first cutoff (ISO date)")
+    parser.add_argument("--quick", action="store_true", help="weekly cutoffs from 2011-10-01")
     args = parser.parse_args()
+    if args.quick:
+        args.every, args.first = 7, "2011-10-03"
 
     from glocal.config import Settings
     from glocal.data import clean_transactions, read_transactions

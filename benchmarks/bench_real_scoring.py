@@ -90,5 +90,8 @@ if __name__ == "__main__":
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one copy, one repeat")
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.copies, arguments.repeat = 1, 1
     run(arguments.data, arguments.copies, arguments.repeat)

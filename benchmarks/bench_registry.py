@@ -66,7 +66,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cards", type=int, default=200)
     parser.add_argument("--url", default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.entities, args.runs, args.cards = 2_000, 2, 20
 
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp))
@@ -82,7 +85,8 @@ def main() -> None:
                 began = time.perf_counter()
                 registry.record_run(run_record(run_id, created, parent), version, frame)
                 write_seconds.append(time.perf_counter() - began)
-                registry.promote(run_id)
+                # the records only: these runs have no bundle to verify
+                registry.promote(run_id, verify=False)
                 parent = run_id
             print(f"registry: {registry.url}")
             for index, seconds in enumerate(write_seconds):

@@ -128,6 +128,10 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, list[str]]]:
             _csv(tmp_path, [HEADER, GOOD_ROW.replace("17850", "")], "guests.csv"),
             ["'CustomerID'", "guests.csv", "empty on every row", "`columns.entity`"],
         ),
+        "duplicate column": (
+            _csv(tmp_path, [HEADER + ",CustomerID", GOOD_ROW + ",17850"], "twice.csv"),
+            ["twice.csv", "'CustomerID' at positions 7, 9", "rename or remove"],
+        ),
         "truncated parquet": (truncated, ["truncated.parquet", "truncated"]),
         "unsupported extension": (
             _csv(tmp_path, [HEADER, GOOD_ROW], "shop.json"),
@@ -147,6 +151,7 @@ CASES = [
     "bad quantity",
     "bad price",
     "no customer ids",
+    "duplicate column",
     "truncated parquet",
     "unsupported extension",
 ]

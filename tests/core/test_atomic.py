@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -44,4 +45,20 @@ def test_published_files_get_normal_permissions(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     with atomic_path(target) as tmp:
         tmp.write_text("x")
-    assert target.stat().st_mode & 0o044 == 0o044  # group/others can read (umask 022)
+    assert target.stat().st_mode & 0o777 == 0o644
+    folder = tmp_path / "folder"
+    with atomic_directory(folder) as staging:
+        (staging / "a.txt").write_text("x")
+    assert folder.stat().st_mode & 0o777 == 0o755
+
+
+def test_publishing_never_touches_the_process_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forbidden(mask: int) -> int:
+        raise AssertionError("os.umask changes the whole process: not thread-safe")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("x")
+    write_json_atomic(tmp_path / "out.json", {"a": 1})

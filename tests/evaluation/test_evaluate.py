@@ -9,6 +9,7 @@ import pytest
 
 from glocal.cli.main import main
 from glocal.config import Settings, Workspace
+from glocal.data import generate_demo_transactions
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.evaluation import (
     POLICIES,
@@ -163,6 +164,23 @@ def test_evaluate_without_a_panel_exits_2(
     assert "glocal features" in err or "glocal ingest" in err
     assert "Traceback" not in err
     assert not (workspace.evaluation_dir / "metrics.json").exists()
+
+
+def test_evaluate_builds_a_missing_panel_first(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = str(workspace.root)
+    workspace.settings_path.write_text(
+        "global_model:\n  params: {n_estimators: 100, learning_rate: 0.1}\n"
+    )
+    data = tmp_path / "shop.parquet"
+    generate_demo_transactions(n_customers=80, seed=3).to_parquet(data)
+    assert main(["ingest", str(data), "-w", root]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "-w", root, "--no-seed-recipe"]) == 0
+    out = capsys.readouterr().out
+    assert "building it first" in out
+    assert (workspace.evaluation_dir / "metrics.json").is_file()
 
 
 def test_evaluate_command_on_demo_data(

@@ -71,7 +71,36 @@ def test_unknown_parameters_are_named(
 def test_lightgbm_aliases_are_accepted(small_panel: pd.DataFrame) -> None:
     settings = GlobalModelSettings(params={"min_data_in_leaf": 5, "num_iterations": 20})
     model = GlobalModel(settings).fit(small_panel)
-    assert model.best_iteration_ is not None
+    # the alias took effect: 20 trees (not the default cap of 2000) ...
+    assert model.booster_.num_trees() == 20
+    # ... and so did min_data_in_leaf: no leaf of any tree holds fewer than 5 rows
+    leaves = model.booster_.trees_to_dataframe()
+    assert leaves.loc[leaves["left_child"].isna(), "count"].min() >= 5
+
+
+def test_offset_learner_predicts_the_baseline_plus_its_correction(
+    small_panel: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = small_panel.assign(baseline_x=small_panel["x0"].fillna(0.0) * 10.0)
+    settings = GlobalModelSettings(params={"n_estimators": 1, "learning_rate": 1e-9})
+    model = GlobalModel(settings, offset="baseline_x").fit(frame)
+    # one nearly silent tree: the prediction is the baseline plus the mean residual
+    residual = float((frame["target"] - frame["baseline_x"]).mean())
+    np.testing.assert_allclose(model.predict(frame), frame["baseline_x"] + residual, atol=1e-6)
+    restored = GlobalModel.load(model.save(tmp_path / "offset"))
+    assert restored.offset == "baseline_x" and restored.objective == "mse"
+    np.testing.assert_array_equal(restored.predict(frame), model.predict(frame))
+    with pytest.raises(ModelError, match="offset column 'baseline_x'"):
+        model.predict(frame.assign(baseline_x=np.nan))
+
+
+def test_mae_objective_uses_lightgbms_l1_loss(small_panel: pd.DataFrame) -> None:
+    model = GlobalModel(FAST_GLOBAL, objective="mae").fit(small_panel)
+    assert model.booster_.params["objective"] == "regression_l1"
+    explicit = GlobalModelSettings(params={"objective": "huber", "n_estimators": 5})
+    assert GlobalModel(explicit, objective="mae").fit(small_panel).booster_.params[
+        "objective"
+    ] == "huber"
 
 
 def test_predict_before_fit_and_missing_columns(small_panel: pd.DataFrame) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from glocal.config import Workspace
-from glocal.pipeline import PAUSE_VARIABLE, RunSummary, run_pipeline
+from glocal.pipeline import RunSummary, run_pipeline
 from glocal.registry import Registry, list_bundles, verify_bundle
 from tests.pipeline.conftest import append_orders
 
@@ -22,18 +22,34 @@ Run = tuple[Workspace, RunSummary, Path]
 _PAUSES = ("train", "state", "bundle", "register", "promote", "predict", "prune")
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def _start(root: Path, data: Path, pause: str | None) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    env.pop(PAUSE_VARIABLE, None)
-    if pause is not None:
-        env[PAUSE_VARIABLE] = pause
+    # a child process that runs the pipeline with a pause hook (tests/pipeline/paused_run.py)
+    arguments = [str(root), str(data), *([pause] if pause else [])]
     return subprocess.Popen(
-        [sys.executable, "-m", "glocal", "run", "-w", str(root), "--data", str(data)],
+        [sys.executable, "-m", "tests.pipeline.paused_run", *arguments],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        cwd=REPO,
     )
+
+
+def test_the_environment_cannot_pause_a_production_run(after_first_run: Run) -> None:
+    workspace, _, data = after_first_run
+    day2 = _new_day(workspace, data)
+    env = {**os.environ, "GLOCAL_TEST_PAUSE_AT": "train"}  # the hook that used to exist
+    done = subprocess.run(
+        [sys.executable, "-m", "glocal", "run", "-w", str(workspace.root), "--data", str(day2)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "paused" not in done.stderr
 
 
 def _wait_for_pause(process: subprocess.Popen[str], timeout: float = 120) -> None:

@@ -60,6 +60,8 @@ def test_bundles_are_immutable(
         write_bundle(workspace, "r1", fitted_model[0], _metadata(settings))
     with pytest.raises(BundleError, match="run id"):
         write_bundle(workspace, "../escape", fitted_model[0], _metadata(settings))
+    with pytest.raises(BundleError, match="run id"):  # "$" would let a trailing newline in
+        write_bundle(workspace, "r2\n", fitted_model[0], _metadata(settings))
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,12 @@ from glocal.core.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from glocal.features import PanelFiles
+
 # The data and feature layers are imported inside the functions that use them, so
 # `glocal --help` and the other commands start without loading pandas, DuckDB or LightGBM.
 
-__all__ = ["register"]
+__all__ = ["build_workspace_panel", "register"]
 
 _GENERIC_VERSION_LENGTH = 12
 
@@ -90,6 +92,38 @@ def _blocks(panel: pd.DataFrame, settings: Settings) -> Table:
     return table
 
 
+def build_workspace_panel(
+    workspace: Workspace,
+    settings: Settings,
+    panel_file: Path | None = None,
+    *,
+    check_split: bool = False,
+) -> tuple[str, pd.DataFrame, pd.DataFrame, PanelFiles]:
+    """Build the panel and latest snapshot (from transactions or a panel file) and write them.
+
+    With ``check_split``, a split the settings cannot make fails before anything is written.
+
+    Returns:
+        The data version, the panel, the latest snapshot and the written files.
+
+    """
+    from glocal.features import split_panel, write_panel
+
+    from_panel_file = panel_file is not None or settings.panel.mode == "panel"
+    if from_panel_file:
+        version, source, panel, latest = _from_panel_file(panel_file, settings)
+    else:
+        version, source, panel, latest = _from_transactions(workspace, settings)
+    if check_split:
+        split_panel(panel, settings.split, settings.features.horizon_days)
+    files = write_panel(workspace, version, panel, latest, source=source)
+    if not from_panel_file:  # `glocal run` reuses this panel instead of building it again
+        from glocal.pipeline.steps import mark_panel_built
+
+        mark_panel_built(workspace, version, settings)
+    return version, panel, latest, files
+
+
 def features(
     workspace: WorkspaceOption = Path("."),
     panel_file: Annotated[
@@ -106,21 +140,10 @@ def features(
     ] = False,
 ) -> None:
     """Build the point-in-time feature panel and latest snapshot."""
-    from glocal.features import write_panel
-
     ws, settings = open_workspace(workspace)
-    from_panel_file = panel_file is not None or settings.panel.mode == "panel"
-    if from_panel_file:
-        version, source, panel, latest = _from_panel_file(panel_file, settings)
-    else:
-        version, source, panel, latest = _from_transactions(ws, settings)
-    # lay the split out first: a split the settings cannot make fails before anything is written
+    built = build_workspace_panel(ws, settings, panel_file, check_split=describe)
+    version, panel, latest, files = built
     blocks = _blocks(panel, settings) if describe else None
-    files = write_panel(ws, version, panel, latest, source=source)
-    if not from_panel_file:  # `glocal run` reuses this panel instead of building it again
-        from glocal.pipeline.steps import mark_panel_built
-
-        mark_panel_built(ws, version, settings)
     stdout_console.print(_summary(version, panel, latest))
     for path in (files.panel, files.latest):
         stdout_console.print(f"Wrote {path}", highlight=False, markup=False)

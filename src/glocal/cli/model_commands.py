@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
-from glocal.core.errors import ConfigError
+from glocal.config import Settings, Workspace
+from glocal.core.errors import ConfigError, WorkspaceError
 
 __all__ = ["policy_table", "register"]
 
@@ -44,6 +45,40 @@ def policy_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
+def _build_panel_if_missing(workspace: Workspace, settings: Settings) -> None:
+    """Build the panel as ``glocal features`` would when it is missing or older than the data.
+
+    Nothing happens when there is nothing to build it from (no ingested data, or panel mode
+    without a panel file): loading the panel then says what to run.
+    """
+    from glocal.cli.feature_commands import build_workspace_panel
+    from glocal.data import latest_data_version, list_data_versions
+    from glocal.features import read_current_panel
+
+    if settings.panel.mode == "panel":
+        if settings.panel.path is None:
+            return
+        try:
+            read_current_panel(workspace)
+            return
+        except WorkspaceError:
+            pass
+    else:
+        if not list_data_versions(workspace):
+            return
+        newest = latest_data_version(workspace).version
+        try:
+            if read_current_panel(workspace).data_version == newest:
+                return
+        except WorkspaceError:
+            pass
+    stdout_console.print(
+        "No current feature panel: building it first (as `glocal features` does).",
+        highlight=False,
+    )
+    build_workspace_panel(workspace, settings)
+
+
 def evaluate(
     workspace: WorkspaceOption = Path("."),
     seed_recipe: Annotated[
@@ -70,6 +105,7 @@ def evaluate(
     if windows < 1:
         raise ConfigError(f"--windows must be at least 1, got {windows}.")
     ws, settings = open_workspace(workspace)
+    _build_panel_if_missing(ws, settings)
     panel, dataset = load_workspace_panel(ws, settings)
     transactions = load_workspace_transactions(ws, settings, dataset)
     split = split_panel(panel, settings.split, settings.features.horizon_days)

@@ -18,15 +18,16 @@ from typing import Any
 __all__ = ["atomic_directory", "atomic_path", "write_json_atomic", "write_text_atomic"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+FILE_MODE = 0o644
+"""Mode of a published file: owner read-write, everyone else read."""
+DIRECTORY_MODE = 0o755
+"""Mode of a published directory."""
 
 
 def _publish(tmp: Path, target: Path, mode: int) -> None:
-    # mkstemp/mkdtemp create owner-only entries; give the result the usual permissions
-    os.chmod(tmp, mode & ~_umask())
+    # mkstemp/mkdtemp create owner-only entries; give the result the usual permissions,
+    # set explicitly: reading the umask means setting it, which is not thread-safe
+    os.chmod(tmp, mode)
     os.replace(tmp, target)
 
 
@@ -42,7 +43,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _publish(tmp, target, 0o666)
+        _publish(tmp, target, FILE_MODE)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -59,7 +60,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        _publish(tmp, target, 0o777)
+        _publish(tmp, target, DIRECTORY_MODE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

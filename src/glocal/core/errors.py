@@ -1,8 +1,7 @@
 """The exception family of glocal.
 
 Every error a user can cause derives from :class:`GlocalError`. The CLI turns it into a
-one-paragraph message and exit code 2; the API turns it into a 4xx answer. Anything else
-that escapes is a bug in glocal.
+one-paragraph message and exit code 2. Anything else that escapes is a bug in glocal.
 """
 
 from __future__ import annotations

@@ -186,8 +186,23 @@ def generate_demo_transactions(
         raise ValueError("generate_demo_transactions needs n_customers >= 1 and days >= 1")
     rng = np.random.default_rng(seed)
     catalog = _catalog(rng)
-    customers = _customers(rng, n_customers, days)
-    # Guest checkouts: pseudo-customers of frequent retail orders whose id is dropped.
+    customers = _with_guests(rng, _customers(rng, n_customers, days), n_customers, days)
+    orders = _orders(rng, customers, start, days)
+    lines = _order_lines(rng, orders, customers, catalog)
+    events, cancel_lines = _cancellations(rng, orders, lines, start, days)
+    post_lines = _postage(rng, events, customers)
+    all_lines = pd.concat([lines, cancel_lines, post_lines], ignore_index=True)
+    frame = _raw_frame(events, all_lines, customers, catalog)
+    frame = _plant_quirks(rng, frame)
+    frame = frame.sort_values(["InvoiceDate", "InvoiceNo"], kind="stable").reset_index(drop=True)
+    text = ["InvoiceNo", "StockCode", "Description", "Country"]
+    return frame.astype(dict.fromkeys(text, "string"))
+
+
+def _with_guests(
+    rng: np.random.Generator, customers: pd.DataFrame, n_customers: int, days: int
+) -> pd.DataFrame:
+    """Add guest checkouts: pseudo-customers of frequent retail orders whose id is dropped."""
     n_guests = max(1, n_customers // 12)
     guests = customers.iloc[rng.integers(0, n_customers, n_guests)].assign(
         customer_id=-1,
@@ -200,18 +215,31 @@ def generate_demo_transactions(
         lines_mean=5.0,
         units_mean=3.0,
     )
-    customers = pd.concat([customers, guests], ignore_index=True)
+    return pd.concat([customers, guests], ignore_index=True)
 
+
+def _orders(
+    rng: np.random.Generator, customers: pd.DataFrame, start: dt.date, days: int
+) -> pd.DataFrame:
+    """Draw every order: its customer and its time of day (one row per order)."""
     counts = _order_counts(rng, customers, start, days).ravel()
     customer, day = np.divmod(np.repeat(np.arange(counts.size), counts), days)
     minutes = rng.normal(12.5 * 60, 150, len(day)).clip(7 * 60, 20 * 60).astype(np.int64)
     base = np.datetime64(start, "m")
-    orders = pd.DataFrame(
+    return pd.DataFrame(
         {"customer": customer, "time": base + (day * 1440 + minutes).astype("timedelta64[m]")}
     )
-    lines = _order_lines(rng, orders, customers, catalog)
 
-    # Cancellations: about 3% of orders lose some of their lines within a month.
+
+def _cancellations(
+    rng: np.random.Generator, orders: pd.DataFrame, lines: pd.DataFrame, start: dt.date, days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cancel about 3% of orders (some of their lines) within a month.
+
+    Returns the events (orders, then cancellation invoices, with a ``cancel`` flag) and the
+    cancelled lines, whose ``order`` is their cancellation event.
+    """
+    base = np.datetime64(start, "m")
     delay = rng.integers(10, 30 * 1440, len(orders)).astype("timedelta64[m]")
     cancel_time = orders["time"].to_numpy() + delay
     # Move cancellations off Saturdays; drop those that would fall after the data ends.
@@ -230,30 +258,38 @@ def generate_demo_transactions(
     )
     events = pd.concat([orders, cancellations], ignore_index=True)
     events["cancel"] = np.arange(len(events)) >= len(orders)
+    return events, cancel_lines
 
-    # Postage on most orders from abroad and a few from the UK.
+
+def _postage(
+    rng: np.random.Generator, events: pd.DataFrame, customers: pd.DataFrame
+) -> pd.DataFrame:
+    """Postage lines on most orders from abroad and a few from the UK."""
     abroad = customers["country"].to_numpy()[events["customer"].to_numpy()] != "United Kingdom"
     postage = ~events["cancel"].to_numpy() & (rng.random(len(events)) < np.where(abroad, 0.7, 0.01))
-    post_lines = pd.DataFrame(
+    return pd.DataFrame(
         {
             "order": np.flatnonzero(postage),
             "product": -1,
             "quantity": rng.integers(1, 4, int(postage.sum())),
         }
     )
-    all_lines = pd.concat([lines, cancel_lines, post_lines], ignore_index=True)
 
-    # Number invoices in time order, as the shop did.
+
+def _raw_frame(
+    events: pd.DataFrame, lines: pd.DataFrame, customers: pd.DataFrame, catalog: pd.DataFrame
+) -> pd.DataFrame:
+    """Spell the lines out in the raw Online Retail schema, invoices numbered in time order."""
     order_rank = np.empty(len(events), dtype=np.int64)
     order_rank[np.argsort(events["time"].to_numpy(), kind="stable")] = np.arange(len(events))
-    event = all_lines["order"].to_numpy()
-    product = all_lines["product"].to_numpy()
+    event = lines["order"].to_numpy()
+    product = lines["product"].to_numpy()
     is_post = product < 0
     safe_product = np.where(is_post, 0, product)
     number = (_FIRST_INVOICE + order_rank[event]).astype(str)
     customer_of_line = events["customer"].to_numpy()[event]
     ids = customers["customer_id"].to_numpy()[customer_of_line]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "InvoiceNo": np.where(
                 events["cancel"].to_numpy()[event], np.char.add("C", number), number
@@ -262,17 +298,13 @@ def generate_demo_transactions(
             "Description": np.where(
                 is_post, "POSTAGE", catalog["description"].to_numpy()[safe_product]
             ),
-            "Quantity": all_lines["quantity"].to_numpy().astype(np.int64),
+            "Quantity": lines["quantity"].to_numpy().astype(np.int64),
             "InvoiceDate": events["time"].to_numpy()[event].astype("datetime64[ns]"),
             "UnitPrice": np.where(is_post, 18.0, catalog["price"].to_numpy()[safe_product]),
             "CustomerID": pd.Series(ids, dtype="Int64").mask(ids < 0),
             "Country": customers["country"].to_numpy()[customer_of_line],
         }
     )
-    frame = _plant_quirks(rng, frame)
-    frame = frame.sort_values(["InvoiceDate", "InvoiceNo"], kind="stable").reset_index(drop=True)
-    text = ["InvoiceNo", "StockCode", "Description", "Country"]
-    return frame.astype(dict.fromkeys(text, "string"))
 
 
 def _plant_quirks(rng: np.random.Generator, frame: pd.DataFrame) -> pd.DataFrame:

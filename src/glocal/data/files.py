@@ -136,6 +136,24 @@ def _sniff_delimiter(path: Path) -> str:
     return best
 
 
+def _check_unique_names(names: list[object], where: str) -> None:
+    """Refuse a header that names a column twice (pandas would rename the second copy)."""
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(names, start=1):
+        positions.setdefault(str(name).strip(), []).append(position)
+    repeated = {name: places for name, places in positions.items() if len(places) > 1}
+    if repeated:
+        details = "; ".join(
+            f"{name!r} at positions {', '.join(map(str, places))}"
+            for name, places in repeated.items()
+        )
+        raise DataValidationError(
+            f"{where} names the same column more than once: {details} (counting columns "
+            "from 1). glocal would not know which copy to use; rename or remove the extra "
+            "copies and ingest it again."
+        )
+
+
 def _read_csv(path: Path) -> RawTable:
     delimiter = _sniff_delimiter(path)
     frame: pd.DataFrame | None = None
@@ -166,6 +184,10 @@ def _read_csv(path: Path) -> RawTable:
                 "re-export the file."
             ) from None
     assert frame is not None  # latin-1 decodes any byte sequence
+    header = pd.read_csv(
+        path, sep=delimiter, header=None, nrows=1, dtype=str, encoding="latin-1"
+    ).iloc[0]
+    _check_unique_names(header.tolist(), path.name)
     return RawTable(frame=frame, path=path, format="csv", delimiter=delimiter)
 
 
@@ -188,6 +210,7 @@ def _read_parquet(path: Path) -> RawTable:
             f"cannot read {path} as Parquet ({exc}); the file is damaged or truncated. Copy "
             "or download it again."
         ) from None
+    _check_unique_names(list(frame.columns), path.name)
     return RawTable(frame=frame, path=path, format="parquet")
 
 
@@ -244,6 +267,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
             f"sheet {sheet!r} of {path.name} is empty; choose the sheet holding the "
             f"transactions with --sheet (sheets: {listing})."
         )
+    header = pd.read_excel(path, sheet_name=sheet, engine="calamine", header=None, nrows=1)
+    _check_unique_names(header.iloc[0].tolist(), f"sheet {sheet!r} of {path.name}")
     return RawTable(frame=frame, path=path, format="xlsx", sheet=sheet)
 
 

@@ -22,7 +22,13 @@ from glocal.core.logging import get_logger
 from glocal.core.progress import step_progress
 from glocal.data.cleaning import clean_transactions
 from glocal.data.columns import resolve_columns
-from glocal.data.files import check_file, choose_sheet, detect_format, read_raw_table
+from glocal.data.files import (
+    FileFormat,
+    check_file,
+    choose_sheet,
+    detect_format,
+    read_raw_table,
+)
 from glocal.data.readers import standardize
 from glocal.data.report import CleaningReport
 from glocal.data.versions import (
@@ -103,6 +109,51 @@ def _build_record(
     )
 
 
+def _read_clean_and_store(
+    workspace: Workspace,
+    path: Path,
+    sheet: str | None,
+    settings: Settings,
+    file_format: FileFormat,
+    file_sha256: str,
+    version: str,
+) -> tuple[DataVersion, CleaningReport]:
+    """Read, check and clean the file; publish the version's files, then its record."""
+    processed_dir = workspace.processed_dir(version)
+    slow = path.stat().st_size > _SLOW_BYTES[file_format]
+    with step_progress(f"Reading {path.name}", total=4, enabled=slow) as progress:
+        table = read_raw_table(path, sheet)
+        progress.advance("Checking columns and values")
+        source_types = {str(name): str(dtype) for name, dtype in table.frame.dtypes.items()}
+        mapping = resolve_columns(table.frame.columns, settings.columns, path)
+        raw = standardize(table, mapping)
+        del table
+        progress.advance("Cleaning")
+        clean, report = clean_transactions(raw, settings.cleaning)
+        progress.advance("Writing the data version")
+        record = _build_record(
+            path,
+            file_sha256,
+            version,
+            raw,
+            source_types,
+            mapping,
+            clean,
+            report,
+            settings,
+            file_format,
+            sheet if file_format == "xlsx" else None,
+        )
+        if processed_dir.exists():  # left by a run that died before writing its record
+            shutil.rmtree(processed_dir)
+        with atomic_directory(processed_dir) as tmp:
+            clean.to_parquet(tmp / CLEAN_FILE, index=False)
+            write_json_atomic(tmp / REPORT_FILE, report.model_dump(mode="json"))
+        write_version_record(workspace, record)
+        progress.advance()
+    return record, report
+
+
 def ingest_file(
     path: Path, workspace: Workspace, settings: Settings, sheet: str | None = None
 ) -> IngestResult:
@@ -147,38 +198,9 @@ def ingest_file(
                 version,
             )
         return IngestResult(existing, existing.cleaning, processed_dir, already_present=True)
-
-    slow = path.stat().st_size > _SLOW_BYTES[file_format]
-    with step_progress(f"Reading {path.name}", total=4, enabled=slow) as progress:
-        table = read_raw_table(path, sheet)
-        progress.advance("Checking columns and values")
-        source_types = {str(name): str(dtype) for name, dtype in table.frame.dtypes.items()}
-        mapping = resolve_columns(table.frame.columns, settings.columns, path)
-        raw = standardize(table, mapping)
-        del table
-        progress.advance("Cleaning")
-        clean, report = clean_transactions(raw, settings.cleaning)
-        progress.advance("Writing the data version")
-        record = _build_record(
-            path,
-            file_sha256,
-            version,
-            raw,
-            source_types,
-            mapping,
-            clean,
-            report,
-            settings,
-            file_format,
-            sheet if file_format == "xlsx" else None,
-        )
-        if processed_dir.exists():  # left by a run that died before writing its record
-            shutil.rmtree(processed_dir)
-        with atomic_directory(processed_dir) as tmp:
-            clean.to_parquet(tmp / CLEAN_FILE, index=False)
-            write_json_atomic(tmp / REPORT_FILE, report.model_dump(mode="json"))
-        write_version_record(workspace, record)
-        progress.advance()
+    record, report = _read_clean_and_store(
+        workspace, path, sheet, settings, file_format, file_sha256, version
+    )
     _log.info(
         "ingested %s as data version %s: %d rows, %d kept after cleaning",
         path.name,

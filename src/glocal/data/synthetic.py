@@ -80,6 +80,58 @@ def _heterogeneity(
     return scale
 
 
+def _draw_means(
+    rng: np.random.Generator,
+    codes: npt.NDArray[np.int64],
+    scale: FloatArray,
+    n_features: int,
+    n_countries: int,
+) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
+    """Draw features and countries, the shared function and each entity's deviation.
+
+    Returns the features, the country code and the noise-free mean of every row, and the
+    per-entity coefficient and intercept offsets.
+    """
+    n_entities, n_rows = len(scale), len(codes)
+    entity_centre = rng.normal(0.0, 1.0, size=(n_entities, n_features))
+    features = entity_centre[codes] + rng.normal(0.0, 1.0, size=(n_rows, n_features))
+    country_of_entity = rng.integers(0, n_countries, size=n_entities)
+    country = country_of_entity[codes]
+    beta = rng.normal(0.0, 1.0, size=n_features) / np.sqrt(n_features)
+    country_effect = rng.normal(0.0, 0.5, size=n_countries)
+    global_mean = features @ beta + 0.5 * np.sin(2.0 * features[:, 0]) + country_effect[country]
+    coef_offsets = rng.normal(0.0, 1.0, size=(n_entities, n_features)) / np.sqrt(n_features)
+    coef_offsets *= scale[:, None]
+    intercept_offsets = rng.normal(0.0, 1.0, size=n_entities) * scale
+    deviation = np.einsum("ij,ij->i", features, coef_offsets[codes]) + intercept_offsets[codes]
+    return features, country, global_mean + deviation, coef_offsets, intercept_offsets
+
+
+def _panel_frame(
+    entity: npt.NDArray[np.str_],
+    start: dt.date,
+    day: npt.NDArray[np.int64],
+    target: FloatArray,
+    features: FloatArray,
+    country: npt.NDArray[np.int64],
+    n_countries: int,
+) -> pd.DataFrame:
+    """Assemble the panel in the glocal contract."""
+    cutoff = pd.Timestamp(start) + pd.to_timedelta(day, unit="D")
+    panel = pd.DataFrame(
+        {
+            "entity_id": pd.array(entity, dtype="str"),
+            "cutoff": cutoff.astype("datetime64[ns]"),
+            "target": target,
+        }
+    )
+    for j in range(features.shape[1]):
+        panel[f"x{j}"] = features[:, j]
+    levels = [f"C{k}" for k in range(n_countries)]
+    panel["country"] = pd.Categorical.from_codes(country, categories=pd.Index(levels))
+    return panel
+
+
 def make_synthetic_panel(
     n_entities: int,
     rows_per_entity: int,
@@ -131,37 +183,16 @@ def make_synthetic_panel(
     from_end = ends[codes] - np.arange(n_rows) - 1
     day = (rows_per_entity - 1 - from_end) * every_days
 
-    entity_centre = rng.normal(0.0, 1.0, size=(n_entities, n_features))
-    features = entity_centre[codes] + rng.normal(0.0, 1.0, size=(n_rows, n_features))
-    country_of_entity = rng.integers(0, n_countries, size=n_entities)
-    country = country_of_entity[codes]
-
-    beta = rng.normal(0.0, 1.0, size=n_features) / np.sqrt(n_features)
-    country_effect = rng.normal(0.0, 0.5, size=n_countries)
-    global_mean = features @ beta + 0.5 * np.sin(2.0 * features[:, 0]) + country_effect[country]
-    coef_offsets = rng.normal(0.0, 1.0, size=(n_entities, n_features)) / np.sqrt(n_features)
-    coef_offsets *= scale[:, None]
-    intercept_offsets = rng.normal(0.0, 1.0, size=n_entities) * scale
-    deviation = np.einsum("ij,ij->i", features, coef_offsets[codes]) + intercept_offsets[codes]
-    mean = global_mean + deviation
+    features, country, mean, coef_offsets, intercept_offsets = _draw_means(
+        rng, codes, scale, n_features, n_countries
+    )
     target = mean + rng.normal(0.0, noise, size=n_rows)
 
     if missing_rate > 0:
         features[rng.random(features.shape) < missing_rate] = np.nan
     width = len(str(n_entities - 1))
     entity_ids = np.array([f"E{i:0{width}d}" for i in range(n_entities)])
-    cutoff = pd.Timestamp(start) + pd.to_timedelta(day, unit="D")
-    panel = pd.DataFrame(
-        {
-            "entity_id": pd.array(entity_ids[codes], dtype="str"),
-            "cutoff": cutoff.astype("datetime64[ns]"),
-            "target": target,
-        }
-    )
-    for j in range(n_features):
-        panel[f"x{j}"] = features[:, j]
-    levels = [f"C{k}" for k in range(n_countries)]
-    panel["country"] = pd.Categorical.from_codes(country, categories=pd.Index(levels))
+    panel = _panel_frame(entity_ids[codes], start, day, target, features, country, n_countries)
     truth = SyntheticTruth(
         mean=mean,
         noise=float(noise),

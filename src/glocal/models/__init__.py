@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from glocal.models.decisions import DECISION_COLUMNS
     from glocal.models.global_model import GlobalModel
     from glocal.models.global_stage import GlobalStage
+    from glocal.models.guard import guard_level
     from glocal.models.hybrid import PREDICTION_COLUMNS, HybridModel
     from glocal.models.local_bank import LocalModelBank, fit_local_banks
-    from glocal.models.selection import Candidate, Reason, guard_level, select_per_entity
+    from glocal.models.selection import Candidate, Reason, select_per_entity
 
 _HOMES = {
     "DECISION_COLUMNS": "decisions",
@@ -37,7 +38,7 @@ _HOMES = {
     "Reason": "selection",
     "ShrunkCorrection": "corrections",
     "fit_local_banks": "local_bank",
-    "guard_level": "selection",
+    "guard_level": "guard",
     "select_per_entity": "selection",
 }
 

@@ -36,8 +36,6 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -46,7 +44,6 @@ import pyarrow.compute as pc
 
 from glocal.config.features import SplitSettings
 from glocal.config.models import (
-    CandidateKind,
     GlobalModelSettings,
     LocalModelSettings,
     Objective,
@@ -54,7 +51,8 @@ from glocal.config.models import (
 )
 from glocal.core.errors import ConfigError, ModelError, NotFittedError
 from glocal.features.split import resolve_embargo
-from glocal.models.candidates import CandidateSet, blend_weight
+from glocal.models.candidates import CandidateSet
+from glocal.models.evidence import collect_evidence, decide
 from glocal.models.folds import Fold, cutoff_spacing_days, dependence_lags, rolling_folds
 from glocal.models.frames import (
     ENTITY_COLUMN,
@@ -67,22 +65,10 @@ from glocal.models.frames import (
     panel_feature_columns,
 )
 from glocal.models.global_stage import GlobalStage
+from glocal.models.guard import guard_level
 from glocal.models.local_bank import LocalModelBank
-from glocal.models.selection import (
-    Candidate,
-    Evidence,
-    guard_level,
-    select_per_entity,
-    shrunk_residual_variance,
-)
 
-__all__ = [
-    "PREDICTION_COLUMNS",
-    "HybridModel",
-    "candidates_from_predictions",
-    "collect_evidence",
-    "decide",
-]
+__all__ = ["PREDICTION_COLUMNS", "HybridModel"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -95,7 +81,6 @@ PREDICTION_COLUMNS = (
 )
 """Columns of :meth:`HybridModel.predict` output, in order."""
 
-_BLEND = "+blend"
 _SOURCES = ("global", "local", "blend")
 
 
@@ -142,191 +127,6 @@ def _source_labels(codes: npt.NDArray[np.int32]) -> pd.api.extensions.ExtensionA
         dictionary.cast(pa.large_string()), dtype="str"
     )
     return labels
-
-
-def candidates_from_predictions(
-    predictions: dict[CandidateKind, FloatArray],
-    weight: FloatArray,
-    settings: LocalModelSettings,
-    global_prediction: FloatArray,
-    variances: list[FloatArray] | None = None,
-) -> list[Candidate]:
-    """Return every candidate of the selection: each kind, and its blend if configured.
-
-    ``variances`` (one array per returned candidate, in order) are their variance floors.
-    """
-    candidates: list[Candidate] = []
-    for kind, prediction in predictions.items():
-        candidates.append(Candidate(kind, "local", prediction))
-        if settings.blend:
-            blended = global_prediction + weight * (prediction - global_prediction)
-            candidates.append(Candidate(kind + _BLEND, "blend", blended, weight))
-    if variances is not None:
-        candidates = [
-            Candidate(c.name, c.decision, c.prediction, c.weight, variance)
-            for c, variance in zip(candidates, variances, strict=True)
-        ]
-    return candidates
-
-
-def _in_sample_variances(
-    candidates: CandidateSet,
-    train: pd.DataFrame,
-    y_train: FloatArray,
-    g_train: FloatArray,
-    validation_ids: npt.NDArray[Any],
-    settings: LocalModelSettings,
-    prior_rows: float,
-) -> list[FloatArray]:
-    """Per candidate, each validation row's entity's shrunk in-sample residual variance."""
-    if len(train) == 0:
-        count = len(settings.candidates) * (2 if settings.blend else 1)
-        return [np.full(len(validation_ids), np.nan) for _ in range(count)]
-    ids = train[ENTITY_COLUMN].to_numpy()
-    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-    rows = np.asarray(n_train.reindex(train[ENTITY_COLUMN]), dtype=np.float64)
-    in_sample = candidates_from_predictions(
-        candidates.predict(train, g_train),
-        blend_weight(rows, settings.blend_shrinkage_rows),
-        settings,
-        g_train,
-    )
-    variances = []
-    for candidate in in_sample:
-        per_entity = shrunk_residual_variance(ids, y_train, candidate.prediction, prior_rows)
-        variances.append(per_entity.reindex(validation_ids).to_numpy(np.float64, na_value=np.nan))
-    return variances
-
-
-def collect_evidence(
-    history: pd.DataFrame,
-    folds: list[Fold],
-    fold_global: list[tuple[FloatArray, FloatArray]],
-    settings: LocalModelSettings,
-    selection: SelectionSettings,
-    local_features: list[str],
-    objective: Objective,
-    lags: int,
-) -> tuple[Evidence, pd.Series]:
-    """Fit the candidates per fold and collect their out-of-time validation rows.
-
-    Args:
-        history: Rows sorted by entity and cutoff, every target known.
-        folds: The validation folds.
-        fold_global: Per fold, the global prediction of its training rows and of its
-            validation rows.
-        settings: The ``local_models`` settings section.
-        selection: The ``selection`` settings section.
-        local_features: Numeric features of the ridge candidates.
-        objective: The loss the candidates serve.
-        lags: Newey-West lags.
-
-    Returns:
-        The evidence of :func:`select_per_entity` and the rows per entity of ``history``.
-
-    """
-    target = check_target(history, "history")
-    cutoffs = history[TIME_COLUMN]
-    # only entities with enough (non-zero) validation rows can leave the global model: only
-    # theirs need the in-sample residual variances of the floor
-    in_folds = np.logical_or.reduce([fold.validation_mask(cutoffs) for fold in folds])
-    evidence_rows = (
-        pd.DataFrame(
-            {"id": history[ENTITY_COLUMN].to_numpy()[in_folds], "nonzero": target[in_folds] != 0}
-        )
-        .groupby("id", sort=False, observed=True)["nonzero"]
-        .agg(["size", "sum"])
-    )
-    eligible = evidence_rows.index[
-        (evidence_rows["size"] >= selection.min_validation_rows)
-        & (evidence_rows["sum"] >= selection.min_nonzero_rows)
-    ]
-    parts: dict[str, list[Any]] = {"ids": [], "fold": [], "y": [], "g": [], "w": [], "v": []}
-    kinds: dict[CandidateKind, list[FloatArray]] = {}
-    n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
-    for index, fold in enumerate(folds):
-        train_mask, validation_mask = fold.train_mask(cutoffs), fold.validation_mask(cutoffs)
-        train, validation = history.loc[train_mask], history.loc[validation_mask]
-        g_train, g_val = fold_global[index]
-        candidates = CandidateSet(settings, local_features, objective)
-        if len(train):
-            candidates.fit(train, target[train_mask], g_train)
-            for kind, prediction in candidates.predict(validation, g_val).items():
-                kinds.setdefault(kind, []).append(prediction)
-            keep = train[ENTITY_COLUMN].isin(eligible).to_numpy()
-            parts["v"].append(
-                _in_sample_variances(
-                    candidates,
-                    train.loc[keep],
-                    target[train_mask][keep],
-                    g_train[keep],
-                    validation[ENTITY_COLUMN].to_numpy(),
-                    settings,
-                    selection.variance_prior_rows,
-                )
-            )
-        else:  # the entities had no rows before this fold: no candidate there
-            for kind in settings.candidates:
-                kinds.setdefault(kind, []).append(np.full(len(validation), np.nan))
-            parts["v"].append([np.full(len(validation), np.nan)] * n_candidates)
-        n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-        rows = np.asarray(n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64)
-        parts["ids"].append(validation[ENTITY_COLUMN].to_numpy())
-        parts["fold"].append(np.full(len(validation), index))
-        parts["y"].append(target[validation_mask])
-        parts["g"].append(g_val)
-        parts["w"].append(blend_weight(rows, settings.blend_shrinkage_rows))
-    g = np.concatenate(parts["g"])
-    predictions = {kind: np.concatenate(values) for kind, values in kinds.items()}
-    evidence = Evidence(
-        entity_ids=np.concatenate(parts["ids"]),
-        target=np.concatenate(parts["y"]),
-        global_prediction=g,
-        candidates=candidates_from_predictions(
-            predictions,
-            np.concatenate(parts["w"]),
-            settings,
-            g,
-            [
-                np.concatenate([fold_variances[i] for fold_variances in parts["v"]])
-                for i in range(n_candidates)
-            ],
-        ),
-        fold=np.concatenate(parts["fold"]),
-        objective=objective,
-        lags=lags,
-        prior_rows=selection.variance_prior_rows,
-    )
-    n_rows = history.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-    return evidence, n_rows.rename("n_train")
-
-
-def decide(
-    evidence: Evidence,
-    n_train: pd.Series,
-    local: LocalModelSettings,
-    selection: SelectionSettings,
-    level: float,
-) -> pd.DataFrame:
-    """Return the decision records of ``evidence`` at the test ``level``."""
-    final_weight = pd.Series(
-        blend_weight(n_train.to_numpy(np.float64), local.blend_shrinkage_rows),
-        index=n_train.index,
-    )
-    return select_per_entity(
-        evidence.entity_ids,
-        evidence.target,
-        evidence.global_prediction,
-        evidence.candidates,
-        n_train,
-        selection,
-        min_train_rows=local.min_train_rows,
-        fold=evidence.fold,
-        objective=evidence.objective,
-        lags=evidence.lags,
-        level=level,
-        weight=final_weight,
-    )
 
 
 class HybridModel:

@@ -40,8 +40,9 @@ from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.candidates import CandidateSet
 from glocal.models.corrections import ShrunkCorrection
+from glocal.models.evidence import collect_evidence, decide
 from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
-from glocal.models.hybrid import HybridModel, collect_evidence, decide
+from glocal.models.hybrid import HybridModel
 from glocal.models.local_bank import LocalModelBank
 
 __all__ = ["IncrementalUpdate", "merge_banks", "merge_corrections", "refit_entities"]

@@ -27,7 +27,7 @@ squares solution of the centered problem (the semantics of scikit-learn's
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -225,6 +225,66 @@ def _fit_chunk(
     return means, scales, results
 
 
+class _GroupResults:
+    """The per-group arrays every chunk of :func:`fit_grouped_ridge` fills in."""
+
+    def __init__(self, n_groups: int, n_features: int, n_targets: int) -> None:
+        self.means = np.zeros((n_groups, n_features))
+        self.scales = np.ones((n_groups, n_features))
+        self.coefs = [np.zeros((n_groups, n_features)) for _ in range(n_targets)]
+        self.intercepts = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+        self.chosen = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+        self.lowest = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+        self.highest = [np.full(n_groups, np.nan) for _ in range(n_targets)]
+
+    def store(
+        self,
+        chunk: IntArray,
+        means: FloatArray,
+        scales: FloatArray,
+        results: list[tuple[FloatArray, ...]],
+    ) -> None:
+        """Write one chunk's groups (each thread owns its rows: no lock needed)."""
+        self.means[chunk], self.scales[chunk] = means, scales
+        for k, (coef, intercept, alpha, low, high) in enumerate(results):
+            self.coefs[k][chunk], self.intercepts[k][chunk] = coef, intercept
+            self.chosen[k][chunk] = alpha
+            self.lowest[k][chunk], self.highest[k][chunk] = low, high
+
+    def arrays(
+        self, counts: IntArray, fitted: npt.NDArray[np.bool_], limit: float
+    ) -> list[RidgeArrays]:
+        """Return one :class:`RidgeArrays` per target."""
+        return [
+            RidgeArrays(
+                self.means,
+                self.scales,
+                self.coefs[k],
+                self.intercepts[k],
+                self.chosen[k],
+                counts,
+                fitted,
+                self.lowest[k],
+                self.highest[k],
+                limit,
+            )
+            for k in range(len(self.coefs))
+        ]
+
+
+def _run_chunks(
+    run: Callable[[tuple[int, int]], None], bounds: list[tuple[int, int]], n_jobs: int
+) -> None:
+    """Run every chunk, on a thread pool when there are several (numpy releases the GIL)."""
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
+    if workers == 1 or len(bounds) == 1:
+        for bound in bounds:
+            run(bound)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, bounds))
+
+
 def fit_grouped_ridge(
     features: FloatArray,
     targets: FloatArray,
@@ -273,18 +333,12 @@ def fit_grouped_ridge(
     groups = groups[np.argsort(counts[groups], kind="stable")]
     sorted_alphas = sorted({float(a) for a in alphas}, reverse=True)
 
-    means = np.zeros((n_groups, n_features))
-    scales = np.ones((n_groups, n_features))
-    coefs = [np.zeros((n_groups, n_features)) for _ in range(n_targets)]
-    intercepts = [np.full(n_groups, np.nan) for _ in range(n_targets)]
-    chosen = [np.full(n_groups, np.nan) for _ in range(n_targets)]
-    lowest = [np.full(n_groups, np.nan) for _ in range(n_targets)]
-    highest = [np.full(n_groups, np.nan) for _ in range(n_targets)]
     limit = np.inf if clip is None or not standardize else float(clip)
+    results = _GroupResults(n_groups, n_features, n_targets)
 
     def run(bounds: tuple[int, int]) -> None:
         chunk = groups[bounds[0] : bounds[1]]
-        chunk_means, chunk_scales, results = _fit_chunk(
+        fitted_chunk = _fit_chunk(
             features,
             targets,
             order,
@@ -294,37 +348,13 @@ def fit_grouped_ridge(
             standardize,
             limit,
         )
-        means[chunk], scales[chunk] = chunk_means, chunk_scales
-        for k, (coef, intercept, alpha, low, high) in enumerate(results):
-            coefs[k][chunk], intercepts[k][chunk], chosen[k][chunk] = coef, intercept, alpha
-            lowest[k][chunk], highest[k][chunk] = low, high
+        results.store(chunk, *fitted_chunk)
 
     width = max(1, n_features + n_targets)
     if chunk_elements is None:
         chunk_elements = int(np.clip(len(features) * width // 64, 1 << 18, 1 << 20))
-    bounds = _chunks(counts[groups], max(1, chunk_elements // width))
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
-    if workers == 1 or len(bounds) == 1:
-        for bound in bounds:
-            run(bound)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, bounds))
-    return [
-        RidgeArrays(
-            means,
-            scales,
-            coefs[k],
-            intercepts[k],
-            chosen[k],
-            counts,
-            fitted,
-            lowest[k],
-            highest[k],
-            limit,
-        )
-        for k in range(n_targets)
-    ]
+    _run_chunks(run, _chunks(counts[groups], max(1, chunk_elements // width)), n_jobs)
+    return results.arrays(counts, fitted, limit)
 
 
 def predict_grouped_ridge(features: FloatArray, codes: IntArray, arrays: RidgeArrays) -> FloatArray:

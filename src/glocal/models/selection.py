@@ -19,9 +19,10 @@ model by a one-sided paired test on the per-row loss differences
 * **Multiplicity.** The best of ``k`` candidates is tested, so its p-value is multiplied
   by ``k``; across entities, p-values are thresholded with Benjamini-Hochberg (or
   Bonferroni, or none).
-* **Measured, not assumed.** :func:`guard_level` checks the choices against data they
-  were not made on: for every fold, entities are decided on the *other* folds and scored
-  on this one, for a ladder of levels from ``significance`` down (each half the previous).
+* **Measured, not assumed.** :func:`glocal.models.guard.guard_level` checks the choices
+  against data they were not made on: for every fold, entities are decided on the *other*
+  folds and scored on this one, for a ladder of levels from ``significance`` down (each
+  half the previous).
   The level whose switches improve the pooled held-out loss most (in total, in most folds,
   and significantly when clustered by entity) is kept; if no level does, every entity
   stays global.
@@ -32,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,29 +44,19 @@ from glocal.config.models import Objective, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.decisions import DECISION_COLUMNS
 from glocal.models.frames import ENTITY_COLUMN
-from glocal.models.losses import clustered_comparison, row_loss
+from glocal.models.losses import row_loss
 
 __all__ = [
     "DECISION_COLUMNS",
-    "GUARD_CONFIDENCE",
     "Candidate",
     "Evidence",
-    "GuardOutcome",
     "Reason",
-    "guard_level",
     "select_per_entity",
     "shrunk_residual_variance",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-_GUARD_STEPS = 7
-"""The guard tries the configured level and this many tighter ones (each half as large)."""
-
-GUARD_CONFIDENCE = 0.05
-"""The held-out improvement of a level's switches must be significant at this level, in a
-test clustered by entity: a gain that rests on one very large customer is not a gain."""
 
 
 class Reason(StrEnum):
@@ -129,19 +120,6 @@ class Evidence:
     objective: Objective = "mse"
     lags: int = 0
     prior_rows: float = 10.0
-
-
-@dataclass(frozen=True)
-class GuardOutcome:
-    """The level the population guard chose and what each level did on held-out folds."""
-
-    level: float
-    outcome: str
-    levels: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the outcome for ``metrics.json`` and the registry record."""
-        return {"level": self.level, "outcome": self.outcome, "levels": self.levels}
 
 
 # -- statistics ---------------------------------------------------------------------------
@@ -376,6 +354,35 @@ def _choose(
     return _Choice(reason, chosen, tested, adjusted)
 
 
+def _decisions(
+    rows: _Rows,
+    best: _Best,
+    choice: _Choice,
+    candidates: Sequence[Candidate],
+    entities: pd.Index,
+    weight: pd.Series | None,
+) -> tuple[npt.NDArray[np.object_], FloatArray]:
+    """Return each entity's decision and blend weight, and mark the reasons of the chosen."""
+    decision = np.full(rows.n_entities, "global", dtype=object)
+    weights = np.zeros(rows.n_entities)
+    for index, candidate in enumerate(candidates):
+        mine = choice.chosen & (best.index == index)
+        decision[mine] = candidate.decision
+        choice.reason[mine] = (
+            Reason.BLEND_BETTER.value
+            if candidate.decision == "blend"
+            else Reason.LOCAL_BETTER.value
+        )
+        own = rows.weights[index]
+        if own is None:
+            weights[mine] = 1.0
+        elif weight is not None:
+            weights[mine] = weight.reindex(entities).to_numpy(dtype=np.float64)[mine]
+        else:
+            weights[mine] = _grouped_mean(rows.codes, own, best.counts)[mine]
+    return decision, weights
+
+
 def select_per_entity(
     entity_ids: npt.ArrayLike,
     target: npt.ArrayLike,
@@ -434,24 +441,8 @@ def select_per_entity(
     n_train_rows = n_train.to_numpy(dtype=np.int64)
     level = settings.significance if level is None else level
     choice = _choose(best, n_train_rows, min_train_rows, settings, level)
-    decision = np.full(rows.n_entities, "global", dtype=object)
-    weights = np.zeros(rows.n_entities)
+    decision, weights = _decisions(rows, best, choice, candidates, entities, weight)
     reason = choice.reason
-    for index, candidate in enumerate(candidates):
-        mine = choice.chosen & (best.index == index)
-        decision[mine] = candidate.decision
-        reason[mine] = (
-            Reason.BLEND_BETTER.value
-            if candidate.decision == "blend"
-            else Reason.LOCAL_BETTER.value
-        )
-        if candidate.weight is None:
-            weights[mine] = 1.0
-        elif weight is not None:
-            weights[mine] = weight.reindex(entities).to_numpy(dtype=np.float64)[mine]
-        else:
-            mean_weight = _grouped_mean(rows.codes, rows.weights[index], best.counts)  # type: ignore[arg-type]
-            weights[mine] = mean_weight[mine]
     if level == 0:
         reason[choice.tested & (reason == Reason.NOT_SIGNIFICANT.value)] = Reason.GUARD.value
     names = np.array([c.name for c in candidates] + [None], dtype=object)
@@ -469,117 +460,3 @@ def select_per_entity(
             "p_value": np.where(choice.tested, choice.adjusted, np.nan),
         }
     )
-
-
-# -- the population guard -------------------------------------------------------------------
-@dataclass(frozen=True)
-class _HeldOut:
-    """The switched entities' rows of one held-out fold, under local and under global."""
-
-    codes: IntArray
-    local_loss: FloatArray
-    global_loss: FloatArray
-    switched: int
-
-
-def _held_out(
-    rows: _Rows,
-    n_train_rows: IntArray,
-    min_train_rows: int,
-    settings: SelectionSettings,
-    objective: Objective,
-    lags: int,
-    level: float,
-    held_out: int,
-) -> _HeldOut:
-    """Decide on every fold but ``held_out``; score the switched entities on it."""
-    evidence = rows.fold != held_out
-    best = _best_candidates(rows, evidence, objective, lags)
-    choice = _choose(best, n_train_rows, min_train_rows, settings, level)
-    scored = np.flatnonzero(~evidence & choice.chosen[rows.codes])
-    candidate = best.index[rows.codes[scored]]
-    prediction = np.stack(rows.predictions)[candidate, scored] if len(scored) else np.zeros(0)
-    y, g = rows.target[scored], rows.global_prediction[scored]
-    global_loss = row_loss(y, g, objective)
-    # where the candidate has no model on the held-out fold, the entity is served globally
-    local_loss = np.where(np.isnan(prediction), global_loss, row_loss(y, prediction, objective))
-    return _HeldOut(rows.codes[scored], local_loss, global_loss, int(choice.chosen.sum()))
-
-
-def guard_level(
-    evidence: Evidence,
-    n_train: pd.Series,
-    settings: SelectionSettings,
-    *,
-    min_train_rows: int = 1,
-) -> GuardOutcome:
-    """Choose the test level whose switches help on folds they were not chosen on.
-
-    For each level (``significance``, then 2, 4, ... times smaller) and each fold, every
-    entity is decided on the other folds' rows, and the switched entities are scored on
-    the held-out fold's rows. A level is accepted when its switches lower the held-out
-    loss in total, in more than half of the folds, and significantly
-    (:data:`GUARD_CONFIDENCE`, one-sided, clustered by entity). The accepted level with the
-    largest total improvement is kept; if none is accepted, the level is 0 and every
-    entity stays global.
-
-    Args:
-        evidence: The pooled validation rows of every fold (with ``fold`` set).
-        n_train: Training rows per entity, indexed by entity id.
-        settings: The selection settings.
-        min_train_rows: Entities with fewer training rows stay global.
-
-    """
-    entities = pd.Index(n_train.index, name=ENTITY_COLUMN)
-    rows = _rows(evidence, entities)
-    folds = np.unique(rows.fold)
-    total_global = float(row_loss(rows.target, rows.global_prediction, evidence.objective).sum())
-    n_train_rows = n_train.to_numpy(dtype=np.int64)
-    levels: list[dict[str, Any]] = []
-    if not settings.population_guard:
-        return GuardOutcome(settings.significance, "guard off", levels)
-    if len(folds) < 2:
-        return GuardOutcome(settings.significance, "one fold: nothing to cross-fit", levels)
-    best: tuple[float, float] | None = None
-    for step in range(_GUARD_STEPS + 1):
-        level = settings.significance / 2.0**step
-        parts = [
-            _held_out(
-                rows,
-                n_train_rows,
-                min_train_rows,
-                settings,
-                evidence.objective,
-                evidence.lags,
-                level,
-                int(held_out),
-            )
-            for held_out in folds
-        ]
-        changes = [float(np.sum(p.local_loss - p.global_loss)) for p in parts]
-        total = float(sum(changes))
-        comparison = clustered_comparison(
-            np.concatenate([p.local_loss for p in parts]),
-            np.concatenate([p.global_loss for p in parts]),
-            np.concatenate([p.codes for p in parts]),
-        )
-        improving = sum(change < 0 for change in changes)
-        accepted = (
-            total < 0 and improving > len(folds) / 2 and comparison.p_value < GUARD_CONFIDENCE
-        )
-        levels.append(
-            {
-                "level": level,
-                "switched_per_fold": [p.switched for p in parts],
-                "loss_change_per_fold": changes,
-                "relative_change": total / total_global if total_global else 0.0,
-                "p_value": comparison.p_value,
-                "accepted": bool(accepted),
-            }
-        )
-        if accepted and (best is None or total < best[1]):
-            best = (level, total)
-    if best is None:
-        return GuardOutcome(0.0, "no level helped on held-out folds: every entity global", levels)
-    outcome = "kept" if best[0] == settings.significance else "tightened"
-    return GuardOutcome(best[0], outcome, levels)

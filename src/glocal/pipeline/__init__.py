@@ -15,15 +15,15 @@ from __future__ import annotations
 from glocal.pipeline.lock import WorkspaceLock
 from glocal.pipeline.predict import PREDICTION_FILE_COLUMNS, BatchPredictions, predict_batch
 from glocal.pipeline.retention import prune_old_runs
-from glocal.pipeline.run import PAUSE_VARIABLE, STEPS, run_pipeline
+from glocal.pipeline.run import STEPS, StepHook, run_pipeline
 from glocal.pipeline.summary import RunSummary, StepRecord, render_summary
 
 __all__ = [
-    "PAUSE_VARIABLE",
     "PREDICTION_FILE_COLUMNS",
     "STEPS",
     "BatchPredictions",
     "RunSummary",
+    "StepHook",
     "StepRecord",
     "WorkspaceLock",
     "predict_batch",

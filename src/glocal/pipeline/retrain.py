@@ -156,6 +156,38 @@ def _state(
     return state.loc[:, list(STATE_COLUMNS)]
 
 
+def _fit_full(layout: ProductionSplit, settings: Settings) -> HybridModel:
+    """Fit a new hybrid model on today's whole history: every entity re-selected."""
+    from glocal.models import HybridModel  # LightGBM, SciPy: only when training
+
+    return HybridModel(
+        global_model=settings.global_model,
+        local_models=settings.local_models,
+        selection=settings.selection,
+        seed=settings.seed,
+        split=settings.split,
+        horizon_days=settings.features.horizon_days,
+        objective=settings.objective,
+    ).fit(layout.history)
+
+
+def _refit_changed(
+    model: HybridModel, layout: ProductionSplit, changes: EntityChanges, settings: Settings
+) -> HybridModel:
+    """Return the production model with the changed entities retrained, the rest carried."""
+    from glocal.models.incremental import refit_entities
+
+    update = refit_entities(
+        model,
+        layout.history,
+        changes.retrain,
+        drop=changes.removed,
+        local_models=settings.local_models,
+        selection=settings.selection,
+    )
+    return update.model
+
+
 def train(
     plan: TrainingPlan,
     layout: ProductionSplit,
@@ -179,9 +211,6 @@ def train(
         previous: Production model, its entity state and pipeline record, if any.
 
     """
-    from glocal.models import HybridModel  # LightGBM, SciPy: only when training
-    from glocal.models.incremental import refit_entities
-
     old_model, old_state, old_record = previous if previous is not None else (None, None, None)
     old_decisions = old_model.decisions_ if old_model is not None else None
     if old_state is not None:
@@ -192,27 +221,12 @@ def train(
 
     if plan.mode == "incremental" and old_model is not None and old_record is not None:
         global_info = dict(old_record["global"])
-        update = refit_entities(
-            old_model,
-            layout.history,
-            changes.retrain,
-            drop=changes.removed,
-            local_models=settings.local_models,
-            selection=settings.selection,
-        )
-        model, retrained, carried = update.model, changes.retrain, changes.carried
+        model = _refit_changed(old_model, layout, changes, settings)
+        retrained, carried = changes.retrain, changes.carried
     else:
         global_info = {"version_id": f"gm-{run_id}", "trained_run_id": run_id}
         global_info["data_end"] = data_end.isoformat()
-        model = HybridModel(
-            global_model=settings.global_model,
-            local_models=settings.local_models,
-            selection=settings.selection,
-            seed=settings.seed,
-            split=settings.split,
-            horizon_days=settings.features.horizon_days,
-            objective=settings.objective,
-        ).fit(layout.history)
+        model = _fit_full(layout, settings)
         retrained = pd.Index(fingerprints["entity_id"], dtype=object)
         carried = pd.Index([], dtype=object)
         old_state = None

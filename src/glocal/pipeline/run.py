@@ -8,15 +8,14 @@ so a crash or ``kill -9`` at any point leaves production on the last complete ru
 a killed run leaves behind (a temporary bundle directory, an orphan entity state, a
 registered but unpromoted run) is removed or ignored by the next run.
 
-``GLOCAL_TEST_PAUSE_AT=<step>`` makes the run print ``glocal: paused at <step>`` to stderr
-and sleep before that step: a fault-injection hook for the crash tests.
+``run_pipeline(..., on_step=hook)`` calls ``hook(step)`` before each step (and before the
+entity state is written, as ``"state"``): the crash tests pause a real run there to kill it.
+Nothing in the environment can make a production run pause.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ from glocal.pipeline.state import (
     utc_now,
     write_entity_state,
 )
-from glocal.pipeline.steps import data_step, panel_step
+from glocal.pipeline.steps import PanelStep, data_step, panel_step
 from glocal.pipeline.summary import RunSummary, StepRecord
 from glocal.pipeline.training import production_split
 from glocal.registry import (
@@ -57,10 +56,10 @@ from glocal.registry import (
 if TYPE_CHECKING:
     from glocal.models import HybridModel
 
-__all__ = ["PAUSE_VARIABLE", "STEPS", "run_pipeline"]
+__all__ = ["STEPS", "StepHook", "run_pipeline"]
 
-PAUSE_VARIABLE = "GLOCAL_TEST_PAUSE_AT"
-"""Environment variable naming a step to pause at (fault injection in tests)."""
+StepHook = Callable[[str], None]
+"""Called with a step's name just before the step runs."""
 
 STEPS = ("ingest", "features", "train", "bundle", "register", "promote", "predict", "prune")
 """The steps of a run, in order."""
@@ -68,22 +67,24 @@ STEPS = ("ingest", "features", "train", "bundle", "register", "promote", "predic
 _log = get_logger(__name__)
 
 
-def _pause_point(step: str) -> None:
-    if os.environ.get(PAUSE_VARIABLE) == step:
-        print(f"glocal: paused at {step}", file=sys.stderr, flush=True)
-        time.sleep(3600)
-
-
 class _Steps:
     """Times each step, records ran/skipped, and advances the progress bar."""
 
-    def __init__(self, summary: RunSummary, progress: StepProgress) -> None:
+    def __init__(
+        self, summary: RunSummary, progress: StepProgress, on_step: StepHook | None
+    ) -> None:
         self.summary = summary
         self.progress = progress
+        self.on_step = on_step
+
+    def reached(self, name: str) -> None:
+        """Tell the hook, if any, that ``name`` is about to run."""
+        if self.on_step is not None:
+            self.on_step(name)
 
     @contextmanager
     def step(self, name: str) -> Iterator[dict[str, str]]:
-        _pause_point(name)
+        self.reached(name)
         self.progress.advance(name)
         outcome = {"status": "ran", "detail": ""}
         start = time.perf_counter()
@@ -209,6 +210,116 @@ def _prune_step(workspace: Workspace, settings: Settings, steps: _Steps) -> None
             note["status"], note["detail"] = "skipped", f"no bundle older than the newest {keep}"
 
 
+def _record_and_publish(
+    workspace: Workspace,
+    settings: Settings,
+    plan: TrainingPlan,
+    run_id: str,
+    outcome: TrainingOutcome,
+    context: dict[str, Any],
+    steps: _Steps,
+) -> None:
+    """Write the entity state, then bundle, register and promote the new run."""
+    production: _Production | None = context["production"]
+    steps.summary.run_id = run_id
+    steps.summary.counts = outcome.counts
+    steps.summary.validation = outcome.metrics["validation"]
+    steps.reached("state")
+    state_sha = write_entity_state(workspace, run_id, outcome.state)
+    pipeline_record = {
+        "panel_key": context["panel_key"],
+        "training_key": plan.training_key,
+        "model_key": plan.model_key,
+        "mode": plan.mode,
+        "reason": plan.reason,
+        "data_end": context["data_end"].isoformat(),
+        "global": outcome.global_info,
+        "state_sha256": state_sha,
+        "counts": outcome.counts,
+    }
+    metadata = BundleMetadata(
+        data_version=context["data_version"],
+        settings=settings,
+        metrics={**outcome.metrics, "pipeline": pipeline_record},
+        parent_run_id=production[0] if production else None,
+        global_version_id=outcome.global_info["version_id"],
+    )
+    _publish(workspace, settings, run_id, outcome, metadata, steps)
+
+
+def _skip_publishing(record: dict[str, Any] | None, steps: _Steps) -> None:
+    for name in ("bundle", "register", "promote"):
+        with steps.step(name) as note:
+            note["status"], note["detail"] = "skipped", "no new run"
+    entities = int(record.get("counts", {}).get("entities", 0)) if record else 0
+    steps.summary.counts = {"entities": entities, "carried_forward": entities}
+
+
+def _model_source(
+    outcome: TrainingOutcome | None, production: _Production | None
+) -> Callable[[], HybridModel]:
+    """Return how to get the production model for scoring, loading it only when needed."""
+    trained = outcome.model if outcome is not None else None
+    bundle = production[1] if production else None
+
+    def model_source() -> HybridModel:
+        # the model just trained is bit-identical to its bundle; else read production's
+        if trained is not None:
+            return trained
+        assert bundle is not None
+        from glocal.models.persistence import load_hybrid
+
+        return load_hybrid(bundle)
+
+    return model_source
+
+
+def _train_and_publish(
+    workspace: Workspace,
+    settings: Settings,
+    panel_result: PanelStep,
+    data_version: str,
+    data_end: dt.date,
+    production: _Production | None,
+    steps: _Steps,
+    retrain_global: bool,
+) -> TrainingOutcome | None:
+    """Plan and run the train step, then publish the new run (or skip the three steps)."""
+    summary = steps.summary
+    record = production[2]["metrics"].get("pipeline") if production else None
+    plan = plan_training(record, panel_result.key, settings, data_end, retrain_global)
+    summary.mode, summary.reason = plan.mode, plan.reason
+    summary.production_run_id = production[0] if production else None
+    run_id = new_run_id()
+    outcome: TrainingOutcome | None = None
+    with steps.step("train") as note:
+        if plan.mode == "skip":
+            note["status"], note["detail"] = "skipped", plan.reason
+        else:
+            outcome = _train_step(
+                workspace,
+                settings,
+                plan,
+                panel_result.load(),
+                data_version,
+                data_end,
+                production,
+                run_id,
+            )
+            note["detail"] = f"{plan.mode}: {plan.reason}"
+    if outcome is None:
+        _skip_publishing(record, steps)
+        return None
+    context = {
+        "production": production,
+        "panel_key": panel_result.key,
+        "data_end": data_end,
+        "data_version": data_version,
+    }
+    _record_and_publish(workspace, settings, plan, run_id, outcome, context, steps)
+    return outcome
+
+
 def run_pipeline(
     workspace: Workspace,
     settings: Settings,
@@ -216,6 +327,7 @@ def run_pipeline(
     data: Path | None = None,
     retrain_global: bool = False,
     prediction_date: dt.date | None = None,
+    on_step: StepHook | None = None,
 ) -> RunSummary:
     """Run every step of the pipeline in an initialised, locked workspace.
 
@@ -226,6 +338,7 @@ def run_pipeline(
             generated demo data in an empty workspace.
         retrain_global: Retrain the global model (and re-select everyone) even if not due.
         prediction_date: Names the daily prediction file; default: today.
+        on_step: Called with each step's name before it runs (fault injection in tests).
 
     Returns:
         What ran, what was skipped, counts of entities and timings.
@@ -237,7 +350,7 @@ def run_pipeline(
     summary = RunSummary()
     _cleanup(workspace)
     with step_progress("glocal run", total=len(STEPS)) as progress:
-        steps = _Steps(summary, progress)
+        steps = _Steps(summary, progress, on_step)
         with steps.step("ingest") as note:
             data_result = data_step(workspace, settings, data)
             note["status"] = "ran" if data_result.ran else "skipped"
@@ -251,74 +364,21 @@ def run_pipeline(
             note["detail"] = panel_result.detail
 
         production = _production(workspace, settings)
-        record = production[2]["metrics"].get("pipeline") if production else None
-        plan = plan_training(record, panel_result.key, settings, data_end, retrain_global)
-        summary.mode, summary.reason = plan.mode, plan.reason
-        summary.production_run_id = production[0] if production else None
-        run_id = new_run_id()
-        outcome: TrainingOutcome | None = None
-        with steps.step("train") as note:
-            if plan.mode == "skip":
-                note["status"], note["detail"] = "skipped", plan.reason
-            else:
-                outcome = _train_step(
-                    workspace,
-                    settings,
-                    plan,
-                    panel_result.load(),
-                    version.version,
-                    data_end,
-                    production,
-                    run_id,
-                )
-                note["detail"] = f"{plan.mode}: {plan.reason}"
-        if outcome is not None:
-            summary.run_id = run_id
-            summary.counts, summary.validation = outcome.counts, outcome.metrics["validation"]
-            _pause_point("state")
-            state_sha = write_entity_state(workspace, run_id, outcome.state)
-            pipeline_record = {
-                "panel_key": panel_result.key,
-                "training_key": plan.training_key,
-                "model_key": plan.model_key,
-                "mode": plan.mode,
-                "reason": plan.reason,
-                "data_end": data_end.isoformat(),
-                "global": outcome.global_info,
-                "state_sha256": state_sha,
-                "counts": outcome.counts,
-            }
-            metadata = BundleMetadata(
-                data_version=version.version,
-                settings=settings,
-                metrics={**outcome.metrics, "pipeline": pipeline_record},
-                parent_run_id=production[0] if production else None,
-                global_version_id=outcome.global_info["version_id"],
-            )
-            _publish(workspace, settings, run_id, outcome, metadata, steps)
-        else:
-            for name in ("bundle", "register", "promote"):
-                with steps.step(name) as note:
-                    note["status"], note["detail"] = "skipped", "no new run"
-            entities = int(record.get("counts", {}).get("entities", 0)) if record else 0
-            summary.counts = {"entities": entities, "carried_forward": entities}
-        trained = outcome.model if outcome is not None else None
-        bundle = production[1] if production else None
-
-        def model_source() -> HybridModel:
-            # the model just trained is bit-identical to its bundle; else read production's
-            if trained is not None:
-                return trained
-            assert bundle is not None
-            from glocal.models.persistence import load_hybrid
-
-            return load_hybrid(bundle)
-
+        outcome = _train_and_publish(
+            workspace,
+            settings,
+            panel_result,
+            version.version,
+            data_end,
+            production,
+            steps,
+            retrain_global,
+        )
         summary.predictions = _predict_step(
             workspace,
             settings,
             summary.production_run_id,
-            model_source,
+            _model_source(outcome, production),
             prediction_date or dt.date.today(),
             steps,
         )

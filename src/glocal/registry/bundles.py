@@ -63,7 +63,7 @@ __all__ = [
     "write_bundle",
 ]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _GLOBAL_MODEL_FILE = "global/stage.json"
 
 
@@ -98,7 +98,7 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 
 def _check_run_id(run_id: str) -> None:
-    if not _RUN_ID.match(run_id):
+    if not _RUN_ID.fullmatch(run_id):
         raise BundleError(
             f"run id {run_id!r} cannot name a bundle directory: use 1-128 letters, digits, "
             "'.', '_' or '-', starting with a letter or digit (new_run_id() makes one)."
