@@ -17,6 +17,7 @@ NEEDS_REAL_DATA = {"bench_panel.py", "bench_pipeline.py", "bench_real_scoring.py
 def test_every_benchmark_is_covered() -> None:
     assert [path.name for path in BENCHMARKS] == [
         "bench_batch_scoring.py",
+        "bench_evaluate.py",
         "bench_local_bank.py",
         "bench_panel.py",
         "bench_pipeline.py",
