@@ -98,9 +98,10 @@ def test_mae_objective_uses_lightgbms_l1_loss(small_panel: pd.DataFrame) -> None
     model = GlobalModel(FAST_GLOBAL, objective="mae").fit(small_panel)
     assert model.booster_.params["objective"] == "regression_l1"
     explicit = GlobalModelSettings(params={"objective": "huber", "n_estimators": 5})
-    assert GlobalModel(explicit, objective="mae").fit(small_panel).booster_.params[
-        "objective"
-    ] == "huber"
+    assert (
+        GlobalModel(explicit, objective="mae").fit(small_panel).booster_.params["objective"]
+        == "huber"
+    )
 
 
 def test_predict_before_fit_and_missing_columns(small_panel: pd.DataFrame) -> None:
