@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from glocal.config.features import SplitSettings
-from glocal.config.models import GlobalModelSettings
+from glocal.config.models import GlobalModelSettings, SelectionSettings
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models import HybridModel
 
@@ -65,4 +65,27 @@ def small_panel() -> pd.DataFrame:
 def fitted_hybrid(small_panel: pd.DataFrame) -> tuple[HybridModel, pd.DataFrame]:
     history, test = history_test(small_panel)
     model = synthetic_hybrid().fit(history)
+    return model, test
+
+
+@pytest.fixture(scope="session")
+def mixed_hybrid() -> tuple[HybridModel, pd.DataFrame]:
+    """A model where some entities go local or blend, so every candidate kind is served."""
+    panel, _ = make_synthetic_panel(
+        150,
+        40,
+        4,
+        heterogeneity=4.0,
+        noise=0.2,
+        seed=5,
+        heterogeneous_fraction=0.5,
+        few_rows_fraction=0.1,
+        missing_rate=0.02,
+    )
+    history, test = history_test(panel, 0.8)
+    model = synthetic_hybrid(
+        global_model=GlobalModelSettings(params={"n_estimators": 80}, entity_feature=False),
+        selection=SelectionSettings(multiple_testing="none", dependence_lags=0),
+    ).fit(history)
+    assert (model.decisions_["decision"] != "global").any()
     return model, test

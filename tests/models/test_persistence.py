@@ -7,35 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
+from glocal.config.models import GlobalModelSettings, LocalModelSettings
 from glocal.core.errors import ModelError
-from glocal.data.synthetic import make_synthetic_panel
 from glocal.models import HybridModel
 from glocal.models.persistence import HYBRID_FORMAT_VERSION, load_hybrid, save_hybrid
 from tests.models.conftest import history_test, synthetic_hybrid
-
-
-@pytest.fixture(scope="module")
-def mixed_hybrid() -> tuple[HybridModel, pd.DataFrame]:
-    """A model where some entities go local or blend, so every candidate kind is served."""
-    panel, _ = make_synthetic_panel(
-        150,
-        40,
-        4,
-        heterogeneity=4.0,
-        noise=0.2,
-        seed=5,
-        heterogeneous_fraction=0.5,
-        few_rows_fraction=0.1,
-        missing_rate=0.02,
-    )
-    history, test = history_test(panel, 0.8)
-    model = synthetic_hybrid(
-        global_model=GlobalModelSettings(params={"n_estimators": 80}, entity_feature=False),
-        selection=SelectionSettings(multiple_testing="none", dependence_lags=0),
-    ).fit(history)
-    assert (model.decisions_["decision"] != "global").any()
-    return model, test
 
 
 @pytest.mark.parametrize("which", ["fitted_hybrid", "mixed_hybrid"])

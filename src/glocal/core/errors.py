@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "DataFileError",
     "DataValidationError",
+    "FeatureError",
     "GlocalError",
     "ModelError",
     "NotFittedError",
@@ -47,6 +48,19 @@ class DataValidationError(GlocalError, ValueError):
 
 class ModelError(GlocalError, ValueError):
     """A model cannot be fitted or used with the given data or options."""
+
+
+class FeatureError(ModelError):
+    """A feature of a prediction request is missing, unknown, mistyped or not finite.
+
+    Attributes:
+        fields: The names of the offending features.
+
+    """
+
+    def __init__(self, message: str, fields: list[str]) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class NotFittedError(ModelError, AttributeError):
