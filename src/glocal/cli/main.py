@@ -18,6 +18,7 @@ from glocal.cli import (
     model_commands,
     pipeline_commands,
     registry_commands,
+    serve_commands,
     workspace_commands,
 )
 from glocal.core.errors import GlocalError
@@ -63,6 +64,7 @@ def build_app() -> typer.Typer:
         model_commands,
         pipeline_commands,
         registry_commands,
+        serve_commands,
     ):
         module.register(app)
     return app

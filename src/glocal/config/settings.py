@@ -17,6 +17,7 @@ from glocal.config.models import (
 )
 from glocal.config.pipeline import PipelineSettings
 from glocal.config.registry import RegistrySettings
+from glocal.config.serving import ServingSettings
 
 __all__ = ["Settings"]
 
@@ -54,3 +55,4 @@ class Settings(Section):
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)

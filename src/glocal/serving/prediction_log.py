@@ -1,0 +1,119 @@
+"""The online prediction log: every served prediction, to Parquet, never blocking a request.
+
+Requests put entries on a bounded in-memory queue (``put_nowait``: when it is full the entry
+is dropped and counted, the request goes on). A writer thread drains it at least every
+``flush_seconds`` into ``predictions/online/<date>/part-<time>-<pid>-<n>.parquet``, each
+part written atomically, and drains it completely on shutdown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from glocal.core.atomic import atomic_path
+from glocal.core.logging import get_logger
+
+__all__ = ["LOG_COLUMNS", "PredictionLog"]
+
+LOG_COLUMNS = (
+    "served_at",
+    "entity_id",
+    "prediction",
+    "source",
+    "global_prediction",
+    "run_id",
+    "cutoff",
+    "with_features",
+)
+"""Columns of every online log part, in order."""
+
+_log = get_logger("serving.log")
+
+
+class PredictionLog:
+    """A bounded queue of served predictions and the thread that writes them.
+
+    Args:
+        directory: ``predictions/online`` of the workspace.
+        capacity: Entries that may wait; beyond, new entries are dropped.
+        flush_seconds: Longest wait before waiting entries are written.
+        on_drop: Called once per dropped entry (the metrics counter).
+
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        capacity: int,
+        flush_seconds: float,
+        on_drop: Callable[[], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.flush_seconds = flush_seconds
+        self.on_drop = on_drop
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=capacity)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="glocal-prediction-log", daemon=True)
+        self._parts = 0
+        self.dropped = 0
+        self.written = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def append(self, entry: tuple[Any, ...]) -> None:
+        """Queue one entry (:data:`LOG_COLUMNS` order); drop it if the queue is full."""
+        try:
+            self._queue.put_nowait(entry)
+        except queue.Full:
+            self.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop()
+
+    def _drain(self) -> list[tuple[Any, ...]]:
+        entries = []
+        while True:
+            try:
+                entries.append(self._queue.get_nowait())
+            except queue.Empty:
+                return entries
+
+    def _write(self, entries: list[tuple[Any, ...]]) -> None:
+        if not entries:
+            return
+        frame = pd.DataFrame(entries, columns=list(LOG_COLUMNS))
+        now = dt.datetime.now(dt.UTC)
+        self._parts += 1
+        name = f"part-{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._parts}.parquet"
+        path = self.directory / f"{now:%Y-%m-%d}" / name
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp, index=False)
+        self.written += len(entries)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self._flush_safely()
+        self._flush_safely()
+
+    def _flush_safely(self) -> None:
+        entries = self._drain()
+        try:
+            self._write(entries)
+        except OSError as exc:  # a full disk must not take the service down
+            self.dropped += len(entries)
+            _log.error("could not write %d logged predictions: %s", len(entries), exc)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything still waiting and stop the thread."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
