@@ -78,7 +78,11 @@ def test_compiled_forest_reproduces_lightgbm_bit_for_bit(params: dict[str, Any])
     assert forest is not None
     score = _scoring_matrix(x, seed=2)
     expected = booster.predict(score)
-    np.testing.assert_array_equal(forest.predict(score), expected)
+    np.testing.assert_array_equal(forest.predict(score), expected)  # the serial kernel
+    tiled = np.tile(score, (3, 1))  # more rows than a block: the parallel kernel
+    np.testing.assert_array_equal(forest.predict(tiled), np.tile(expected, 3))
+    one_by_one = [forest.predict(score[i : i + 1])[0] for i in range(100)]
+    np.testing.assert_array_equal(one_by_one, expected[:100])
 
 
 def test_forest_kinds_it_cannot_reproduce_are_declined() -> None:

@@ -64,18 +64,19 @@ def use_compiled(rows: int) -> bool:
 
 
 @cache
-def load_kernel() -> Callable[..., None] | None:
+def load_kernel(serial: bool = False) -> Callable[..., None] | None:
     """Return the compiled kernel, or ``None`` (logged once) when Numba cannot provide it.
 
     Numba compiles the kernel on first use and caches the machine code beside the module
-    (or under ``NUMBA_CACHE_DIR``); a missing or broken Numba only costs speed.
+    (or under ``NUMBA_CACHE_DIR``); a missing or broken Numba only costs speed. ``serial``
+    picks the kernel that runs on the calling thread alone (for a few rows).
     """
     try:
-        from glocal.models._forest_kernel import predict_forest
+        from glocal.models._forest_kernel import predict_forest, predict_forest_serial
     except (ImportError, RuntimeError, OSError) as exc:  # pragma: no cover - environment
         _LOG.warning("compiled tree scoring is off, LightGBM predicts instead: %s", exc)
         return None
-    return cast(Callable[..., None], predict_forest)  # numba's decorator is untyped
+    return cast(Callable[..., None], predict_forest_serial if serial else predict_forest)
 
 
 def _int_list(text: str) -> list[int]:
@@ -223,7 +224,7 @@ class CompiledForest:
             ValueError: The matrix has the wrong number of columns.
 
         """
-        kernel = load_kernel()
+        kernel = load_kernel(serial=len(matrix) < _ROWS_PER_BLOCK)
         if kernel is None:
             raise RuntimeError("the compiled tree kernel is unavailable; see the log.")
         if matrix.ndim != 2 or matrix.shape[1] != self.n_features:

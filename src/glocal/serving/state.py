@@ -125,6 +125,7 @@ def load_serving_state(workspace: Workspace, settings: Settings) -> ServingState
     if production is None:
         return None
     router = RoutedPredictor(production.model)
+    router.warm_up()  # the first request must not pay for compiling the tree kernel
     scored = score_snapshot(production.model, latest_snapshot(workspace), production.run_id)
     index, answers = _snapshot_answers(router, scored)
     model = production.model
