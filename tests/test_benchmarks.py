@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REAL_DATA
 
 BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("bench_*.py"))
-NEEDS_REAL_DATA = {"bench_panel.py", "bench_pipeline.py", "bench_real_scoring.py"}
+NEEDS_REAL_DATA = {"bench_panel.py", "bench_pipeline.py", "bench_real_scoring.py", "bench_serve.py"}
 
 
 def test_every_benchmark_is_covered() -> None:
@@ -23,6 +23,7 @@ def test_every_benchmark_is_covered() -> None:
         "bench_pipeline.py",
         "bench_real_scoring.py",
         "bench_registry.py",
+        "bench_serve.py",
     ]
 
 
