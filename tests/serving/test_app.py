@@ -255,6 +255,8 @@ def test_served_predictions_are_logged_and_flushed_on_shutdown(workspace: Worksp
     logged = pd.concat([pd.read_parquet(p) for p in parts])
     assert list(logged.columns) == list(LOG_COLUMNS)
     assert len(logged) == 5 and set(logged["entity_id"]) == {entity}
+    age = pd.Timestamp.now(tz="UTC") - logged["served_at"]
+    assert ((age >= pd.Timedelta(0)) & (age < pd.Timedelta(minutes=5))).all()
     assert not logged["with_features"].any()
 
 

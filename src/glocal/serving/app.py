@@ -45,7 +45,7 @@ from glocal.serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from glocal.serving.state import Answer, ServingState, load_serving_state
+from glocal.serving.state import Answer, ServingState, load_serving_state, settle_heap
 
 __all__ = ["create_app"]
 
@@ -207,6 +207,7 @@ def create_app(workspace: Workspace, settings: Settings) -> FastAPI:
             _log.error("cannot load the production run: %s", exc)
         if holder.state is not None:
             metrics.serving(holder.state.run_id, None)
+            settle_heap()
         app.state.log, app.state.reloader, app.state.registry = log, reloader, registry
         log.start()
         reloader.start()

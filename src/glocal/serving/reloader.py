@@ -18,7 +18,7 @@ from glocal.core.errors import GlocalError
 from glocal.core.logging import get_logger
 from glocal.registry import Registry
 from glocal.serving.metrics import ServingMetrics
-from glocal.serving.state import ServingState, load_serving_state
+from glocal.serving.state import ServingState, load_serving_state, settle_heap
 
 __all__ = ["Reloader", "StateHolder"]
 
@@ -97,6 +97,7 @@ class Reloader:
         if state is None:
             return False
         self.holder.state = state  # one reference assignment: in-flight requests keep theirs
+        settle_heap()
         self._refused = None
         self.metrics.reloads.labels(outcome="loaded").inc()
         self.metrics.serving(state.run_id, current)
