@@ -147,7 +147,7 @@ class RoutedPredictor:
     def _route(self, model: HybridModel) -> None:
         """Index every entity's decision and its best candidate's stored state."""
         decisions = model.decisions_
-        ids = [str(entity) for entity in decisions[ENTITY_COLUMN]]
+        ids = decisions[ENTITY_COLUMN].astype(str).to_numpy(dtype=object).tolist()
         self.entity_index: dict[str, int] = {entity: i for i, entity in enumerate(ids)}
         self._source = np.asarray(
             pd.Index(SOURCES).get_indexer(pd.Index(decisions["decision"])), dtype=np.int8
@@ -155,9 +155,12 @@ class RoutedPredictor:
         if (self._source < 0).any():
             raise ModelError(f"decisions_ holds decisions other than {list(SOURCES)}.")
         self._weight = decisions["weight"].to_numpy(dtype=np.float64)
-        kinds = [str(c).split("+")[0] if isinstance(c, str) else "" for c in decisions["candidate"]]
-        self._kinds = sorted({k for k in kinds if k})
-        self._kind = np.array([self._kinds.index(k) if k else -1 for k in kinds], dtype=np.intp)
+        # "scale+blend" -> "scale"; no candidate -> -1
+        kinds = decisions["candidate"].astype(object).str.split("+").str[0]
+        kinds = kinds.where(kinds != "")
+        codes, names = pd.factorize(kinds.to_numpy(dtype=object), sort=True)
+        self._kinds = [str(name) for name in names]
+        self._kind = np.asarray(codes, dtype=np.intp)
         candidates = model.candidates_
         index = pd.Index(ids)
         self._bank_rows: dict[str, npt.NDArray[np.int64]] = {}

@@ -20,13 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from glocal.config import Settings, Workspace
 from glocal.models.routing import RoutedPredictor
 from glocal.pipeline.predict import latest_snapshot, load_production, score_snapshot
 
-__all__ = ["UNKNOWN_ENTITY", "Answer", "ServingState", "load_serving_state", "settle_heap"]
+__all__ = [
+    "UNKNOWN_ENTITY",
+    "Answer",
+    "ServingState",
+    "SnapshotAnswers",
+    "load_serving_state",
+    "settle_heap",
+]
 
 UNKNOWN_ENTITY = "global_unknown_entity"
 """The ``source`` of an entity the production run has no decision for."""
@@ -55,23 +63,78 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class SnapshotAnswers:
+    """Every entity's latest snapshot, scored once at load, as arrays (no object per row).
+
+    Attributes:
+        index: Entity id → row.
+        entity_ids: Entity id per row.
+        prediction: The served prediction per row.
+        global_prediction: The global stage's prediction per row.
+        source: Code into ``sources`` per row.
+        sources: The distinct sources.
+        cutoff: Code into ``cutoffs`` per row.
+        cutoffs: The distinct snapshot dates, ``YYYY-MM-DD``.
+
+    """
+
+    index: dict[str, int]
+    entity_ids: list[str]
+    prediction: npt.NDArray[np.float64]
+    global_prediction: npt.NDArray[np.float64]
+    source: npt.NDArray[np.intp]
+    sources: list[str]
+    cutoff: npt.NDArray[np.intp]
+    cutoffs: list[str]
+
+    @classmethod
+    def from_scored(cls, router: RoutedPredictor, scored: pd.DataFrame) -> SnapshotAnswers:
+        """Build them from :func:`~glocal.pipeline.predict.score_snapshot`'s frame."""
+        ids = scored["entity_id"].astype(str).to_numpy(dtype=object).tolist()
+        known = np.fromiter((entity in router.entity_index for entity in ids), bool, len(ids))
+        given = scored["source"].astype(str).to_numpy(dtype=object)
+        source_codes, sources = pd.factorize(np.where(known, given, UNKNOWN_ENTITY))
+        days = pd.to_datetime(scored["cutoff"]).dt.strftime("%Y-%m-%d")
+        cutoff_codes, cutoffs = pd.factorize(days.to_numpy(dtype=object))
+        return cls(
+            index={entity: row for row, entity in enumerate(ids)},
+            entity_ids=ids,
+            prediction=scored["prediction"].to_numpy(dtype=np.float64),
+            global_prediction=scored["global_prediction"].to_numpy(dtype=np.float64),
+            source=source_codes,
+            sources=[str(source) for source in sources],
+            cutoff=cutoff_codes,
+            cutoffs=[str(day) for day in cutoffs],
+        )
+
+
 @dataclass
 class ServingState:
-    """A production run ready to answer: the compiled model and the precomputed snapshot."""
+    """A production run ready to answer: the compiled model and the scored snapshot."""
 
     run_id: str
     bundle: Path
     router: RoutedPredictor
     feature_columns: list[str]
     categorical_columns: list[str]
-    snapshot_index: dict[str, int]
-    snapshot_answers: list[Answer]
+    snapshot: SnapshotAnswers
     loaded_at: float
 
     def answer_snapshot(self, entity_id: str) -> Answer | None:
         """Return the precomputed answer for the entity's latest snapshot, if it has one."""
-        row = self.snapshot_index.get(entity_id)
-        return None if row is None else self.snapshot_answers[row]
+        row = self.snapshot.index.get(entity_id)
+        if row is None:
+            return None
+        snapshot = self.snapshot
+        return Answer(
+            entity_id=entity_id,
+            prediction=float(snapshot.prediction[row]),
+            source=snapshot.sources[snapshot.source[row]],
+            global_prediction=float(snapshot.global_prediction[row]),
+            run_id=self.run_id,
+            cutoff=snapshot.cutoffs[snapshot.cutoff[row]],
+        )
 
     def answer_features(self, entity_id: str, features: Mapping[str, Any]) -> Answer:
         """Validate the features against the model's schema and predict them.
@@ -92,28 +155,6 @@ class ServingState:
         )
 
 
-def _snapshot_answers(
-    router: RoutedPredictor, scored: pd.DataFrame
-) -> tuple[dict[str, int], list[Answer]]:
-    ids = scored["entity_id"].astype(str).tolist()
-    known = np.array([entity in router.entity_index for entity in ids], dtype=bool)
-    sources = np.where(known, scored["source"].astype(str).to_numpy(), UNKNOWN_ENTITY)
-    cutoffs = pd.to_datetime(scored["cutoff"]).dt.strftime("%Y-%m-%d").tolist()
-    answers = [
-        Answer(entity, float(p), str(s), float(g), str(run), cutoff)
-        for entity, p, s, g, run, cutoff in zip(
-            ids,
-            scored["prediction"].to_numpy(),
-            sources,
-            scored["global_prediction"].to_numpy(),
-            scored["run_id"],
-            cutoffs,
-            strict=True,
-        )
-    ]
-    return {entity: i for i, entity in enumerate(ids)}, answers
-
-
 def load_serving_state(workspace: Workspace, settings: Settings) -> ServingState | None:
     """Load and verify the production run and score its snapshot; ``None`` if none yet.
 
@@ -128,7 +169,6 @@ def load_serving_state(workspace: Workspace, settings: Settings) -> ServingState
     router = RoutedPredictor(production.model)
     router.warm_up()  # the first request must not pay for compiling the tree kernel
     scored = score_snapshot(production.model, latest_snapshot(workspace), production.run_id)
-    index, answers = _snapshot_answers(router, scored)
     model = production.model
     return ServingState(
         run_id=production.run_id,
@@ -136,8 +176,7 @@ def load_serving_state(workspace: Workspace, settings: Settings) -> ServingState
         router=router,
         feature_columns=list(model.feature_columns_),
         categorical_columns=list(model.categorical_columns_),
-        snapshot_index=index,
-        snapshot_answers=answers,
+        snapshot=SnapshotAnswers.from_scored(router, scored),
         loaded_at=time.time(),
     )
 
