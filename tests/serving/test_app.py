@@ -172,8 +172,19 @@ def test_bad_input_is_a_4xx_naming_the_field(
     with live.client() as client:
         response = client.post("/predict", headers=headers, **arguments)
     assert response.status_code == status, response.text
-    assert field in response.text
+    assert any(field in problem["loc"] for problem in response.json()["detail"]), response.text
     assert "Traceback" not in response.text
+
+
+def test_every_bad_feature_is_named_once_and_briefly(
+    live: LiveServer, good_features: dict[str, Any]
+) -> None:
+    with live.client() as client:
+        response = client.post("/predict", json={"entity_id": "x", "features": {"colour": 1}})
+    assert response.status_code == 422
+    named = [problem["loc"][-1] for problem in response.json()["detail"]]
+    assert sorted(named) == sorted([*good_features, "colour"])
+    assert len(response.content) < 200 * len(named)  # one short message per field
 
 
 def test_wrong_content_type_oversize_bodies_and_batches(live: LiveServer) -> None:

@@ -51,16 +51,23 @@ class ModelError(GlocalError, ValueError):
 
 
 class FeatureError(ModelError):
-    """A feature of a prediction request is missing, unknown, mistyped or not finite.
+    """Features of a prediction request are missing, unknown, mistyped or not finite.
 
     Attributes:
-        fields: The names of the offending features.
+        problems: Each offending feature's name and what is wrong with it.
 
     """
 
-    def __init__(self, message: str, fields: list[str]) -> None:
-        super().__init__(message)
-        self.fields = fields
+    def __init__(self, problems: dict[str, str]) -> None:
+        shown = [f"{name!r}: {problem}" for name, problem in list(problems.items())[:5]]
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        super().__init__(f"{len(problems)} bad feature(s): {'; '.join(shown)}{more}.")
+        self.problems = problems
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the offending features."""
+        return list(self.problems)
 
 
 class NotFittedError(ModelError, AttributeError):

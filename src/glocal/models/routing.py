@@ -194,40 +194,39 @@ class RoutedPredictor:
             FeatureError: A feature is missing, unknown, of the wrong type, NaN or infinite.
 
         """
-        missing = [name for name in self.feature_columns if name not in features]
-        unknown = sorted(set(features) - set(self.feature_columns))
-        if missing or unknown:
-            parts = []
-            if missing:
-                parts.append(f"missing feature(s) {missing}")
-            if unknown:
-                parts.append(f"unknown feature(s) {unknown}")
-            raise FeatureError(
-                f"{'; '.join(parts)}; the model needs exactly: {self.feature_columns}.",
-                missing + unknown,
-            )
-        row = np.empty(len(self.feature_columns))
+        problems = {
+            name: "missing: every feature of the model is required (null for a missing value)"
+            for name in self.feature_columns
+            if name not in features
+        }
+        for name in features:
+            if name not in self._position:
+                problems[name] = "unknown: the model has no feature of this name"
+        row = np.full(len(self.feature_columns), math.nan)
         for position, name in enumerate(self.feature_columns):
-            value = features[name]
+            value = features.get(name)
             if value is None:
-                row[position] = math.nan
                 continue
-            levels = self.categorical_levels.get(name)
-            if levels is not None:
-                if not isinstance(value, str):
-                    raise FeatureError(
-                        f"feature {name!r} is categorical: give it as a string.", [name]
-                    )
+            problem = self._check(name, value)
+            if problem is not None:
+                problems[name] = problem
+            elif (levels := self.categorical_levels.get(name)) is not None:
                 row[position] = levels.get(value, math.nan)
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise FeatureError(f"feature {name!r} must be a number, got {value!r}.", [name])
-            if not math.isfinite(value):
-                raise FeatureError(
-                    f"feature {name!r} must be a finite number, got {value!r}.", [name]
-                )
-            row[position] = float(value)
+            else:
+                row[position] = float(value)
+        if problems:
+            raise FeatureError(problems)
         return row
+
+    def _check(self, name: str, value: Any) -> str | None:
+        """Return what is wrong with one given (not null) feature value, or None."""
+        if name in self.categorical_levels:
+            return None if isinstance(value, str) else "categorical: give it as a string"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be a number, got {value!r}"
+        if not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+        return None
 
     def encode_frame(self, frame: pd.DataFrame) -> FloatArray:
         """Return the schema matrix of a panel-shaped frame (for batches and snapshots)."""

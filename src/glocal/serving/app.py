@@ -343,8 +343,10 @@ def _add_routes(
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FeatureError)
     async def bad_features(request: Request, exc: FeatureError) -> JSONResponse:
-        loc = [["body", "features", field] for field in exc.fields] or [["body", "features"]]
-        detail = [{"loc": place, "msg": str(exc), "type": "feature"} for place in loc]
+        detail = [
+            {"loc": ["body", "features", name], "msg": problem, "type": "feature"}
+            for name, problem in exc.problems.items()
+        ]
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(_NoSnapshotError)
