@@ -43,6 +43,16 @@ LOG_COLUMNS = tuple(_SCHEMA.names)
 """Columns of every online log part, in order (``served_at`` is a UTC timestamp)."""
 
 _log = get_logger("serving.log")
+_CHUNK = 2048  # entries converted per call: each C call holds the GIL only briefly
+
+
+def _batch(entries: list[tuple[Any, ...]]) -> pa.RecordBatch:
+    """Convert entries column by column (the serving thread runs between two chunks)."""
+    columns = list(zip(*entries, strict=True))
+    microseconds = (np.asarray(columns[0], dtype=np.float64) * 1e6).astype(np.int64)
+    arrays = [pa.array(microseconds, _SCHEMA.field(0).type)]
+    arrays += [pa.array(column, _SCHEMA.field(i).type) for i, column in enumerate(columns) if i]
+    return pa.RecordBatch.from_arrays(arrays, schema=_SCHEMA)
 
 
 class PredictionLog:
@@ -95,11 +105,9 @@ class PredictionLog:
     def _write(self, entries: list[tuple[Any, ...]]) -> None:
         if not entries:
             return
-        columns = list(zip(*entries, strict=True))
-        microseconds = (np.asarray(columns[0], dtype=np.float64) * 1e6).astype(np.int64)
-        arrays = [pa.array(microseconds, _SCHEMA.field(0).type)]
-        arrays += [pa.array(column, _SCHEMA.field(i).type) for i, column in enumerate(columns) if i]
-        table = pa.Table.from_arrays(arrays, schema=_SCHEMA)
+        table = pa.Table.from_batches(
+            [_batch(entries[i : i + _CHUNK]) for i in range(0, len(entries), _CHUNK)], _SCHEMA
+        )
         now = dt.datetime.now(dt.UTC)
         self._parts += 1
         name = f"part-{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._parts}.parquet"
