@@ -146,8 +146,24 @@ def test_newer_schema_is_refused_naming_both_versions(
         engine = registry._engine
         with engine.begin() as connection:
             connection.execute(sa.text("UPDATE schema_info SET version = 99"))
-    with pytest.raises(SchemaVersionError, match=r"schema version 99.*schema version 1"):
+    with pytest.raises(SchemaVersionError, match=r"schema version 99.*schema version 2"):
         Registry.open(registry_url, workspace)
+
+
+def test_a_version_1_registry_is_upgraded_in_place_keeping_its_runs(
+    registry_url: str | None, workspace: Workspace, fitted_model: Fitted
+) -> None:
+    with Registry.open(registry_url, workspace) as registry:
+        record_run(registry, fitted_model[0], "old", 0)
+        with registry._engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE demotions"))
+            connection.execute(sa.text("UPDATE schema_info SET version = 1"))
+    with Registry.open(registry_url, workspace) as registry:
+        assert registry.active_demotions(T0).empty  # the table is there
+        assert list(registry.list_runs()["run_id"]) == ["old"]
+        with registry._engine.connect() as connection:
+            version = connection.execute(sa.text("SELECT version FROM schema_info")).scalar()
+    assert version == 2
 
 
 def test_unreachable_database_writes_nothing(workspace: Workspace) -> None:
@@ -181,6 +197,7 @@ def test_public_names_are_exactly_the_intended_ones() -> None:
     import glocal.registry as registry_package
 
     assert set(registry_package.__all__) == {
+        "DRIFT_BASELINE_FILE",
         "ENTITY_MODEL_COLUMNS",
         "PRUNED",
         "BundleMetadata",
@@ -194,6 +211,7 @@ def test_public_names_are_exactly_the_intended_ones() -> None:
         "list_bundles",
         "load_bundle",
         "new_run_id",
+        "read_drift_baseline",
         "verify_bundle",
         "write_bundle",
     }

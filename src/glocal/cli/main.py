@@ -16,6 +16,7 @@ from glocal.cli import (
     demo_command,
     feature_commands,
     model_commands,
+    monitor_commands,
     pipeline_commands,
     registry_commands,
     serve_commands,
@@ -63,6 +64,7 @@ def build_app() -> typer.Typer:
         feature_commands,
         model_commands,
         pipeline_commands,
+        monitor_commands,
         registry_commands,
         serve_commands,
     ):

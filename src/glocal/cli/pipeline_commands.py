@@ -15,14 +15,14 @@ from glocal.core.errors import ConfigError
 __all__ = ["predict", "register", "run"]
 
 
-def _parse_date(value: str | None) -> dt.date | None:
+def _parse_date(value: str | None, option: str = "--date") -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(
-            f"--date {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
+            f"{option} {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
         ) from None
 
 
@@ -42,6 +42,14 @@ def run(
             help="Retrain the global model and re-select every entity, even if not due.",
         ),
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Replay the run as of this day (YYYY-MM-DD): use only transactions before "
+            "it and stamp the run, bundle and registry with it.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Run the daily pipeline: data to models to predictions."""
@@ -52,7 +60,11 @@ def run(
         Workspace(root).init()
         ws, settings = open_workspace(root)
         summary = run_pipeline(
-            ws, settings, data=data.resolve() if data else None, retrain_global=retrain_global
+            ws,
+            settings,
+            data=data.resolve() if data else None,
+            retrain_global=retrain_global,
+            as_of=_parse_date(as_of, "--as-of"),
         )
     for table in render_summary(summary):
         stdout_console.print(table)
@@ -62,7 +74,10 @@ def predict(
     workspace: WorkspaceOption = Path("."),
     date: Annotated[
         str | None,
-        typer.Option("--date", help="Date naming the output file (YYYY-MM-DD); default today."),
+        typer.Option(
+            "--date",
+            help="Date naming the output file (YYYY-MM-DD); default: the snapshot's cutoff.",
+        ),
     ] = None,
 ) -> None:
     """Score the latest snapshot with the production model."""

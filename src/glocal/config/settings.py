@@ -15,6 +15,7 @@ from glocal.config.models import (
     Objective,
     SelectionSettings,
 )
+from glocal.config.monitoring import MonitoringSettings
 from glocal.config.pipeline import PipelineSettings
 from glocal.config.registry import RegistrySettings
 from glocal.config.serving import ServingSettings
@@ -56,3 +57,4 @@ class Settings(Section):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)

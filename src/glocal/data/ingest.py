@@ -8,7 +8,6 @@ trace under ``data/processed/``, and a version without a record is redone on the
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from glocal.config import Settings, Workspace
+from glocal.core import clock
 from glocal.core.atomic import atomic_directory, write_json_atomic
 from glocal.core.hashing import hash_file
 from glocal.core.logging import get_logger
@@ -103,7 +103,7 @@ def _build_record(
         column_mapping=mapping,
         date_min=raw["timestamp"].min().to_pydatetime(),
         date_max=raw["timestamp"].max().to_pydatetime(),
-        ingested_at=dt.datetime.now(dt.UTC),
+        ingested_at=clock.now(),
         cleaning_settings=settings.cleaning.model_dump(mode="json"),
         cleaning=report,
     )

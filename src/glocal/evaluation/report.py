@@ -9,9 +9,9 @@ from typing import Any
 
 from glocal.core.atomic import write_text_atomic
 
-__all__ = ["write_report"]
+__all__ = ["REPORT_STYLE", "html_figure", "html_table", "write_report"]
 
-_STYLE = """
+REPORT_STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:980px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{padding:4px 12px;border-bottom:1px solid #ddd}
 th{text-align:left;background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -37,7 +37,8 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
-def _table(headers: list[str], rows: list[list[Any]], marked: str | None = None) -> str:
+def html_table(headers: list[str], rows: list[list[Any]], marked: str | None = None) -> str:
+    """Return an HTML table (numbers right-aligned; the row whose first cell is ``marked`` bold)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = []
     for row in rows:
@@ -46,7 +47,8 @@ def _table(headers: list[str], rows: list[list[Any]], marked: str | None = None)
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _image(path: Path, caption: str) -> str:
+def html_figure(path: Path, caption: str) -> str:
+    """Return a figure with the PNG at ``path`` embedded as base64 (the page is self-contained)."""
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
     return (
         f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{encoded}'>"
@@ -98,7 +100,7 @@ def _hybrid_section(metrics: dict[str, Any]) -> list[str]:
     losses = stage.get("validation_loss", {})
     members = set(stage.get("members", []))
     parts.append(
-        _table(
+        html_table(
             ["global component", "validation loss (folds)", "in the ensemble"],
             [
                 [name, float(loss), "yes" if name in members else "no"]
@@ -118,7 +120,7 @@ def _hybrid_section(metrics: dict[str, Any]) -> list[str]:
     )
     if levels:
         parts.append(
-            _table(
+            html_table(
                 ["level", "entities switched per held-out fold", "loss change on held-out", "ok"],
                 [
                     [
@@ -147,11 +149,11 @@ def write_report(metrics: dict[str, Any], plots: dict[str, Path], target: Path) 
     ]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>glocal evaluation</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{REPORT_STYLE}</style></head><body>",
         "<h1>glocal evaluation</h1>",
         _dataset_line(metrics),
         "<h2>Test block, by policy</h2>",
-        _table(
+        html_table(
             [
                 "policy",
                 "MSE",
@@ -170,16 +172,16 @@ def write_report(metrics: dict[str, Any], plots: dict[str, Path], target: Path) 
     ]
     notes = metrics.get("notes") or {}
     if notes:
-        parts.append(_table(["policy", "note"], [[k, v] for k, v in notes.items()]))
+        parts.append(html_table(["policy", "note"], [[k, v] for k, v in notes.items()]))
     if "policies" in plots:
-        parts.append(_image(plots["policies"], _CAPTIONS["policies"]))
+        parts.append(html_figure(plots["policies"], _CAPTIONS["policies"]))
     windows = metrics.get("windows") or []
     if windows:
         parts.append("<h2>Earlier test windows</h2>")
         names = list(windows[0]["policies"])
         key = objective.lower()
         parts.append(
-            _table(
+            html_table(
                 ["test window", *names],
                 [
                     [f"{w['test']['start']} to {w['test']['end']}"]
@@ -191,18 +193,18 @@ def write_report(metrics: dict[str, Any], plots: dict[str, Path], target: Path) 
     parts += _hybrid_section(metrics)
     parts += [
         "<h2>Per-entity choices</h2>",
-        _table(["decision", "entities"], [[k, v] for k, v in metrics["choices"].items()]),
+        html_table(["decision", "entities"], [[k, v] for k, v in metrics["choices"].items()]),
         "<h2>Split</h2>",
-        _table(["block", "first cutoff", "last cutoff", "rows"], split_rows),
+        html_table(["block", "first cutoff", "last cutoff", "rows"], split_rows),
     ]
     parts += [
-        _image(path, _CAPTIONS.get(name, name))
+        html_figure(path, _CAPTIONS.get(name, name))
         for name, path in plots.items()
         if name not in ("policies",)
     ]
     parts.append("<h2>Timings (s)</h2>")
     parts.append(
-        _table(["step", "seconds"], [[k, float(v)] for k, v in metrics["timings_s"].items()])
+        html_table(["step", "seconds"], [[k, float(v)] for k, v in metrics["timings_s"].items()])
     )
     parts.append("</body></html>")
     write_text_atomic(target, "\n".join(parts))

@@ -9,6 +9,7 @@ Examples:
 
 from __future__ import annotations
 
+from glocal.features.drift import feature_baseline, population_stability
 from glocal.features.generic_panel import latest_rows, load_generic_panel
 from glocal.features.io import (
     CurrentPanel,
@@ -37,9 +38,11 @@ __all__ = [
     "build_latest_snapshot",
     "build_panel",
     "categorical_columns",
+    "feature_baseline",
     "feature_columns",
     "latest_rows",
     "load_generic_panel",
+    "population_stability",
     "read_current_panel",
     "read_panel",
     "resolve_embargo",

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from glocal.config.workspace import Workspace
+from glocal.core import clock
 from glocal.core.atomic import atomic_path, write_json_atomic
 from glocal.core.errors import DataFileError, WorkspaceError
 from glocal.features.schema import finalize_panel
@@ -56,6 +57,7 @@ class CurrentPanel:
     source: str
     files: PanelFiles
     built_at: str
+    as_of: str | None = None
 
 
 def _current_record_path(workspace: Workspace) -> Path:
@@ -73,6 +75,7 @@ def write_panel(
     panel: pd.DataFrame,
     latest: pd.DataFrame,
     source: str = "",
+    as_of: dt.date | None = None,
 ) -> PanelFiles:
     """Write ``panel.parquet`` and ``features_latest.parquet`` of a data version atomically.
 
@@ -85,8 +88,10 @@ def write_panel(
     record: dict[str, Any] = {
         "data_version": data_version,
         "source": source,
-        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "built_at": clock.now().isoformat(timespec="seconds"),
     }
+    if as_of is not None:
+        record["as_of"] = as_of.isoformat()  # only transactions before it were used
     write_json_atomic(_current_record_path(workspace), record)
     return files
 
@@ -111,6 +116,7 @@ def read_current_panel(workspace: Workspace) -> CurrentPanel:
             source=str(record.get("source", "")),
             files=PanelFiles.of(workspace, str(record["data_version"])),
             built_at=str(record.get("built_at", "")),
+            as_of=record.get("as_of"),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise WorkspaceError(

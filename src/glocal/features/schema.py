@@ -14,6 +14,7 @@ import pandas as pd
 
 __all__ = [
     "BASELINE_PREFIX",
+    "CALENDAR_COLUMNS",
     "CUTOFF",
     "CUTOFF_DTYPE",
     "ENTITY",
@@ -31,6 +32,9 @@ KEY_COLUMNS = (ENTITY, CUTOFF, TARGET)
 BASELINE_PREFIX: Final = "baseline_"
 """Feature columns named ``baseline_*`` are simple forecasts of the target, on its scale:
 the model layer uses them as offsets and ensemble members (``docs/features.md``)."""
+CALENDAR_COLUMNS: Final = ("cutoff_month", "cutoff_week_of_year", "cutoff_day_of_year")
+"""Features that are functions of the cutoff's date alone: they move with the calendar by
+construction, so drift checks leave them out."""
 CUTOFF_DTYPE: Final = "datetime64[us]"
 """pandas 3's default resolution; every panel, generic or built, uses it."""
 

@@ -36,6 +36,8 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -277,6 +279,23 @@ class HybridModel:
             "population_guard": guard.to_dict(),
         }
         return self
+
+    def demote(self, entity_ids: Collection[str]) -> int:
+        """Serve these entities by the global stage (reason ``DEMOTED``); return how many.
+
+        Their local candidate is kept and still predicted as ``local_prediction`` (a shadow
+        for monitoring); ids the model has no decision for are ignored.
+        """
+        self._check_fitted()
+        ids = self.decisions_[ENTITY_COLUMN].astype(str)
+        hit = ids.isin({str(e) for e in entity_ids}).to_numpy()
+        if hit.any():
+            decisions = self.decisions_.copy()
+            decisions.loc[hit, "decision"] = "global"
+            decisions.loc[hit, "weight"] = 0.0
+            decisions.loc[hit, "reason"] = "DEMOTED"
+            self.decisions_ = decisions
+        return int(hit.sum())
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "decisions_"):

@@ -70,6 +70,8 @@ class Reason(StrEnum):
     GUARD = "GUARD"
     LOCAL_BETTER = "LOCAL_BETTER"
     BLEND_BETTER = "BLEND_BETTER"
+    DEMOTED = "DEMOTED"
+    """Live monitoring found its local model worse than global (``glocal monitor``)."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 ``predict_batch`` loads the bundle the registry alias ``production`` points to (verifying
 every checksum), scores ``features_latest.parquet`` of the current panel and writes
-``predictions/batch/<date>.parquet`` atomically. Entities the bundle does not know get the
-global model's prediction with ``source = 'global'``.
+``predictions/batch/<date>.parquet`` atomically, where ``<date>`` is the snapshot's cutoff
+(the data's date, not the wall clock's) unless a date is given. Entities the bundle does
+not know get the global model's prediction with ``source = 'global'``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ __all__ = [
     "PREDICTION_FILE_COLUMNS",
     "BatchPredictions",
     "ProductionModel",
+    "daily_prediction_path",
     "load_production",
     "predict_batch",
     "score_snapshot",
+    "snapshot_cutoff",
     "write_predictions",
 ]
 
@@ -110,6 +113,21 @@ def latest_snapshot(workspace: Workspace) -> pd.DataFrame:
     return read_panel(read_current_panel(workspace).files.latest)
 
 
+def snapshot_cutoff(snapshot: pd.DataFrame) -> dt.date:
+    """Return the cutoff of a latest snapshot: the data's date that keys its predictions."""
+    if snapshot.empty:
+        raise WorkspaceError(
+            "the latest snapshot has no rows; run `glocal features` (or `glocal run`) on "
+            "data with at least one purchase."
+        )
+    return pd.Timestamp(snapshot["cutoff"].max()).date()
+
+
+def daily_prediction_path(workspace: Workspace, cutoff: dt.date) -> Path:
+    """Return ``predictions/daily/<cutoff>.parquet``: a run's predictions, keyed by cutoff."""
+    return workspace.predictions_dir / "daily" / f"{cutoff.isoformat()}.parquet"
+
+
 def predict_batch(
     workspace: Workspace,
     settings: Settings,
@@ -117,6 +135,8 @@ def predict_batch(
     directory: str = "batch",
 ) -> BatchPredictions:
     """Score the latest snapshot with the production model; write ``<directory>/<date>``.
+
+    ``date`` defaults to the snapshot's cutoff, so files are keyed by the data's date.
 
     Raises:
         WorkspaceError: No model was promoted to production yet, or there is no panel.
@@ -129,7 +149,8 @@ def predict_batch(
             f"there is no production model in {workspace.root} yet: run `glocal run` "
             "first (it trains, registers and promotes one)."
         )
-    frame = score_snapshot(production.model, latest_snapshot(workspace), production.run_id)
-    day = date or dt.date.today()
+    snapshot = latest_snapshot(workspace)
+    frame = score_snapshot(production.model, snapshot, production.run_id)
+    day = date or snapshot_cutoff(snapshot)
     path = workspace.predictions_dir / directory / f"{day.isoformat()}.parquet"
     return BatchPredictions(write_predictions(frame, path), frame, production.run_id)

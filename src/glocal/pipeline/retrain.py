@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +25,7 @@ from glocal.pipeline.fingerprints import EntityChanges, compare_fingerprints
 from glocal.pipeline.state import STATE_COLUMNS
 from glocal.pipeline.training import (
     ProductionSplit,
+    drift_baseline,
     global_retrain_due,
     validation_metrics,
 )
@@ -114,6 +116,7 @@ class TrainingOutcome:
     global_info: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    drift_baseline: dict[str, Any] | None = None
 
 
 def _switched(previous: pd.DataFrame | None, current: pd.DataFrame) -> int:
@@ -197,8 +200,12 @@ def train(
     now: dt.datetime,
     data_end: dt.date,
     previous: tuple[HybridModel, pd.DataFrame, dict[str, Any]] | None,
+    demoted: Collection[str] = (),
 ) -> TrainingOutcome:
     """Fit the model the plan asks for (``full`` or ``incremental``).
+
+    Entities in ``demoted`` (demotions in force in the registry) are then served by the
+    global stage whatever their selection said (reason ``DEMOTED``).
 
     Args:
         plan: From :func:`plan_training` (not ``skip``).
@@ -209,6 +216,7 @@ def train(
         now: The run's time (UTC).
         data_end: The day after the last transaction of today's data.
         previous: Production model, its entity state and pipeline record, if any.
+        demoted: Ids of the entities whose demotion is in force.
 
     """
     old_model, old_state, old_record = previous if previous is not None else (None, None, None)
@@ -230,6 +238,7 @@ def train(
         retrained = pd.Index(fingerprints["entity_id"], dtype=object)
         carried = pd.Index([], dtype=object)
         old_state = None
+    demoted_count = model.demote(demoted) if len(demoted) else 0
     state = _state(fingerprints, retrained, old_state, run_id, now, global_info["version_id"])
     counts = {
         "entities": len(fingerprints),
@@ -238,6 +247,7 @@ def train(
         "newly_seen": len(changes.new),
         "removed": len(changes.removed),
         "switched": _switched(old_decisions, model.decisions_),
+        "demoted": demoted_count,
     }
     metrics = {
         "validation": validation_metrics(model.decisions_),
@@ -253,4 +263,5 @@ def train(
         global_info=global_info,
         counts=counts,
         metrics=metrics,
+        drift_baseline=drift_baseline(layout.history),
     )

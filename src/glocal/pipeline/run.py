@@ -19,17 +19,26 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from glocal.config import Settings, Workspace
+from glocal.core import clock
+from glocal.core.errors import ConfigError
 from glocal.core.logging import get_logger
 from glocal.core.progress import StepProgress, step_progress
-from glocal.data import load_clean_transactions
+from glocal.data import DataVersion
 from glocal.pipeline.fingerprints import entity_fingerprints
-from glocal.pipeline.predict import latest_snapshot, score_snapshot, write_predictions
+from glocal.pipeline.predict import (
+    daily_prediction_path,
+    latest_snapshot,
+    score_snapshot,
+    snapshot_cutoff,
+    write_predictions,
+)
 from glocal.pipeline.retention import prune_old_runs
 from glocal.pipeline.retrain import TrainingOutcome, TrainingPlan, plan_training, train
 from glocal.pipeline.state import (
@@ -38,7 +47,7 @@ from glocal.pipeline.state import (
     utc_now,
     write_entity_state,
 )
-from glocal.pipeline.steps import PanelStep, data_step, panel_step
+from glocal.pipeline.steps import PanelStep, data_step, panel_step, transactions_as_of
 from glocal.pipeline.summary import RunSummary, StepRecord
 from glocal.pipeline.training import production_split
 from glocal.registry import (
@@ -143,13 +152,13 @@ def _train_step(
     settings: Settings,
     plan: TrainingPlan,
     panel: pd.DataFrame,
-    data_version: str,
+    transactions: pd.DataFrame,
     data_end: dt.date,
     production: _Production | None,
     run_id: str,
 ) -> TrainingOutcome:
     layout = production_split(panel, settings.split, settings.features.horizon_days)
-    fingerprints = entity_fingerprints(load_clean_transactions(workspace, data_version))
+    fingerprints = entity_fingerprints(transactions)
     previous = None
     if production is not None:
         record = production[2]["metrics"].get("pipeline")
@@ -165,23 +174,26 @@ def _train_step(
                     raise
                 # a full retrain needs nothing from a model this glocal cannot read
                 _log.info("previous production model not reused: %s", exc)
-    return train(plan, layout, fingerprints, settings, run_id, utc_now(), data_end, previous)
+    with Registry.open(settings.registry.url, workspace) as registry:
+        demoted = registry.active_demotions(utc_now())["entity_id"].tolist()
+    return train(
+        plan, layout, fingerprints, settings, run_id, utc_now(), data_end, previous, demoted
+    )
 
 
 def _predict_step(
     workspace: Workspace,
-    settings: Settings,
     production_run_id: str | None,
     model_source: Callable[[], HybridModel],
-    day: dt.date,
     steps: _Steps,
 ) -> Path | None:
+    """Score the latest snapshot into ``predictions/daily/<its cutoff>.parquet``."""
     with steps.step("predict") as note:
         if production_run_id is None:
             note["status"], note["detail"] = "skipped", "no production model"
             return None
         snapshot = latest_snapshot(workspace)
-        path = workspace.predictions_dir / "daily" / f"{day.isoformat()}.parquet"
+        path = daily_prediction_path(workspace, snapshot_cutoff(snapshot))
         if path.is_file():
             done = pd.read_parquet(path, columns=["entity_id", "cutoff", "run_id"])
             if (
@@ -243,6 +255,7 @@ def _record_and_publish(
         metrics={**outcome.metrics, "pipeline": pipeline_record},
         parent_run_id=production[0] if production else None,
         global_version_id=outcome.global_info["version_id"],
+        drift_baseline=context["drift_baseline"],
     )
     _publish(workspace, settings, run_id, outcome, metadata, steps)
 
@@ -274,12 +287,24 @@ def _model_source(
     return model_source
 
 
+@dataclass(frozen=True)
+class _DataCut:
+    """The data a run works on: its version, its as-of cut and the end of its data."""
+
+    version: DataVersion
+    as_of: dt.date | None
+    end: dt.date
+
+    def transactions(self, workspace: Workspace) -> pd.DataFrame:
+        """Return the cleaned transactions of the version, cut at ``as_of``."""
+        return transactions_as_of(workspace, self.version, self.as_of)
+
+
 def _train_and_publish(
     workspace: Workspace,
     settings: Settings,
     panel_result: PanelStep,
-    data_version: str,
-    data_end: dt.date,
+    cut: _DataCut,
     production: _Production | None,
     steps: _Steps,
     retrain_global: bool,
@@ -287,7 +312,7 @@ def _train_and_publish(
     """Plan and run the train step, then publish the new run (or skip the three steps)."""
     summary = steps.summary
     record = production[2]["metrics"].get("pipeline") if production else None
-    plan = plan_training(record, panel_result.key, settings, data_end, retrain_global)
+    plan = plan_training(record, panel_result.key, settings, cut.end, retrain_global)
     summary.mode, summary.reason = plan.mode, plan.reason
     summary.production_run_id = production[0] if production else None
     run_id = new_run_id()
@@ -301,8 +326,8 @@ def _train_and_publish(
                 settings,
                 plan,
                 panel_result.load(),
-                data_version,
-                data_end,
+                cut.transactions(workspace),
+                cut.end,
                 production,
                 run_id,
             )
@@ -313,11 +338,32 @@ def _train_and_publish(
     context = {
         "production": production,
         "panel_key": panel_result.key,
-        "data_end": data_end,
-        "data_version": data_version,
+        "data_end": cut.end,
+        "data_version": cut.version.version,
+        "drift_baseline": outcome.drift_baseline,
     }
     _record_and_publish(workspace, settings, plan, run_id, outcome, context, steps)
     return outcome
+
+
+def _data_end(version: DataVersion, as_of: dt.date | None) -> dt.date:
+    """Return the day after the last transaction (of those before ``as_of``, if given)."""
+    end = version.date_max.date() + dt.timedelta(days=1)
+    return end if as_of is None else min(end, as_of)
+
+
+def _check_replay_order(production: _Production | None, cut: _DataCut) -> None:
+    """Refuse to replay a date older than the data the production run already saw."""
+    if production is None or cut.as_of is None:
+        return
+    record = production[2]["metrics"].get("pipeline") or {}
+    seen = record.get("data_end")
+    if seen is not None and dt.date.fromisoformat(seen) > cut.end:
+        raise ConfigError(
+            f"--as-of {cut.as_of} goes back in time: the production run {production[0]} "
+            f"already used data up to {seen}. Replay dates in order, in a fresh workspace "
+            "(glocal backtest does), or give an --as-of on or after that date."
+        )
 
 
 def run_pipeline(
@@ -326,7 +372,7 @@ def run_pipeline(
     *,
     data: Path | None = None,
     retrain_global: bool = False,
-    prediction_date: dt.date | None = None,
+    as_of: dt.date | None = None,
     on_step: StepHook | None = None,
 ) -> RunSummary:
     """Run every step of the pipeline in an initialised, locked workspace.
@@ -337,7 +383,9 @@ def run_pipeline(
         data: A transaction file to ingest; ``None`` uses the latest data version, or
             generated demo data in an empty workspace.
         retrain_global: Retrain the global model (and re-select everyone) even if not due.
-        prediction_date: Names the daily prediction file; default: today.
+        as_of: Replay the run as of midnight starting this day: only transactions before
+            it are used, and every timestamp the run records (run id, bundle, registry)
+            is that moment (:mod:`glocal.core.clock`). ``None``: now, on all the data.
         on_step: Called with each step's name before it runs (fault injection in tests).
 
     Returns:
@@ -347,6 +395,20 @@ def run_pipeline(
         GlocalError: Bad input or state; production is left unchanged.
 
     """
+    if as_of is None:
+        return _run(workspace, settings, data, retrain_global, None, on_step)
+    with clock.frozen_at(clock.as_of_moment(as_of)):
+        return _run(workspace, settings, data, retrain_global, as_of, on_step)
+
+
+def _run(
+    workspace: Workspace,
+    settings: Settings,
+    data: Path | None,
+    retrain_global: bool,
+    as_of: dt.date | None,
+    on_step: StepHook | None,
+) -> RunSummary:
     summary = RunSummary()
     _cleanup(workspace)
     with step_progress("glocal run", total=len(STEPS)) as progress:
@@ -357,29 +419,22 @@ def run_pipeline(
             note["detail"] = data_result.detail
         version = data_result.version
         summary.data_version = version.version
-        data_end = version.date_max.date() + dt.timedelta(days=1)
+        cut = _DataCut(version, as_of, _data_end(version, as_of))
+        production = _production(workspace, settings)
+        _check_replay_order(production, cut)
         with steps.step("features") as note:
-            panel_result = panel_step(workspace, settings, version)
+            panel_result = panel_step(workspace, settings, version, as_of)
             note["status"] = "ran" if panel_result.ran else "skipped"
             note["detail"] = panel_result.detail
-
-        production = _production(workspace, settings)
+            if as_of is not None:
+                note["detail"] += f" (as of {as_of})"
         outcome = _train_and_publish(
-            workspace,
-            settings,
-            panel_result,
-            version.version,
-            data_end,
-            production,
-            steps,
-            retrain_global,
+            workspace, settings, panel_result, cut, production, steps, retrain_global
         )
         summary.predictions = _predict_step(
             workspace,
-            settings,
             summary.production_run_id,
             _model_source(outcome, production),
-            prediction_date or dt.date.today(),
             steps,
         )
         _prune_step(workspace, settings, steps)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from glocal.config import Workspace
+from glocal.core import clock
 from glocal.core.atomic import atomic_directory
 from glocal.core.errors import BundleError
 from glocal.core.hashing import hash_file
@@ -94,4 +95,4 @@ def cleanup_orphan_states(workspace: Workspace, finished_runs: set[str]) -> list
 
 def utc_now() -> dt.datetime:
     """Return the current time in UTC (one place to read the clock)."""
-    return dt.datetime.now(dt.UTC)
+    return clock.now()

@@ -2,12 +2,17 @@
 
 Each step is keyed by the content of its inputs: the data file's SHA-256 names the data
 version (ingesting a known file does nothing), and the panel is rebuilt only when the data
-version or the feature settings differ from those it was built with (its key is kept in
-``data/processed/<version>/pipeline_panel.json``).
+version, the as-of cut or the feature settings differ from those it was built with (its
+key is kept in ``data/processed/<version>/pipeline_panel.json``).
+
+An *as-of cut* (``glocal run --as-of DATE``) keeps only the transactions strictly before
+``DATE``: the panel, its latest snapshot and the entity fingerprints then see the data as
+it stood at midnight starting that day, as if the rest had not arrived yet.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +21,7 @@ import pandas as pd
 
 from glocal.config import Settings, Workspace
 from glocal.core.atomic import write_json_atomic
-from glocal.core.errors import ConfigError, DataFileError, WorkspaceError
+from glocal.core.errors import ConfigError, DataFileError, DataValidationError, WorkspaceError
 from glocal.core.hashing import hash_json
 from glocal.data import (
     DataVersion,
@@ -35,7 +40,15 @@ from glocal.features import (
 )
 from glocal.features.io import PanelFiles
 
-__all__ = ["DataStep", "PanelStep", "data_step", "mark_panel_built", "panel_key", "panel_step"]
+__all__ = [
+    "DataStep",
+    "PanelStep",
+    "data_step",
+    "mark_panel_built",
+    "panel_key",
+    "panel_step",
+    "transactions_as_of",
+]
 
 _PANEL_MARKER = "pipeline_panel.json"
 
@@ -99,24 +112,51 @@ def data_step(workspace: Workspace, settings: Settings, data: Path | None) -> Da
     )
 
 
-def panel_key(data_version: str, settings: Settings) -> str:
-    """Content key of a panel: its data version and every feature setting."""
-    return hash_json(
-        {"data_version": data_version, "features": settings.features.model_dump(mode="json")}
-    )
+def panel_key(data_version: str, settings: Settings, as_of: dt.date | None = None) -> str:
+    """Content key of a panel: its data version, its as-of cut and every feature setting."""
+    key: dict[str, object] = {
+        "data_version": data_version,
+        "features": settings.features.model_dump(mode="json"),
+    }
+    if as_of is not None:
+        key["as_of"] = as_of.isoformat()
+    return hash_json(key)
+
+
+def transactions_as_of(
+    workspace: Workspace, version: DataVersion, as_of: dt.date | None
+) -> pd.DataFrame:
+    """Return the cleaned transactions of ``version`` strictly before ``as_of`` (all if None).
+
+    Raises:
+        DataValidationError: no transaction of the version lies before ``as_of``.
+
+    """
+    transactions = load_clean_transactions(workspace, version.version)
+    if as_of is None:
+        return transactions
+    kept = transactions.loc[transactions["timestamp"] < pd.Timestamp(as_of)]
+    if kept.empty:
+        raise DataValidationError(
+            f"--as-of {as_of} keeps no transaction of data version {version.version}: its "
+            f"data starts on {version.date_min.date()}. Give a later --as-of date."
+        )
+    return kept.reset_index(drop=True)
 
 
 def _marker(files: PanelFiles) -> Path:
     return files.panel.parent / _PANEL_MARKER
 
 
-def mark_panel_built(workspace: Workspace, data_version: str, settings: Settings) -> str:
+def mark_panel_built(
+    workspace: Workspace, data_version: str, settings: Settings, as_of: dt.date | None = None
+) -> str:
     """Record that the panel of ``data_version`` was just built with ``settings``.
 
     `glocal features` calls this too, so a later `glocal run` reuses its panel instead of
     building the same one again. Returns the panel key.
     """
-    key = panel_key(data_version, settings)
+    key = panel_key(data_version, settings, as_of)
     files = PanelFiles.of(workspace, data_version)
     write_json_atomic(_marker(files), {"panel_key": key, "data_version": data_version})
     return key
@@ -136,16 +176,18 @@ def _is_current(workspace: Workspace, data_version: str, key: str, files: PanelF
     )
 
 
-def panel_step(workspace: Workspace, settings: Settings, version: DataVersion) -> PanelStep:
-    """Build the panel and latest snapshot of ``version`` unless they are current."""
-    key = panel_key(version.version, settings)
+def panel_step(
+    workspace: Workspace, settings: Settings, version: DataVersion, as_of: dt.date | None = None
+) -> PanelStep:
+    """Build the panel and latest snapshot of ``version`` (cut at ``as_of``) unless current."""
+    key = panel_key(version.version, settings, as_of)
     files = PanelFiles.of(workspace, version.version)
     if _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
-    transactions = load_clean_transactions(workspace, version.version)
+    transactions = transactions_as_of(workspace, version, as_of)
     panel = build_panel(transactions, settings.features)
     latest = build_latest_snapshot(transactions, settings.features)
-    write_panel(workspace, version.version, panel, latest, source=version.source_path)
-    mark_panel_built(workspace, version.version, settings)
+    write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
+    mark_panel_built(workspace, version.version, settings, as_of)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
     return PanelStep(key, files, True, detail, panel)

@@ -16,9 +16,26 @@ import pandas as pd
 
 from glocal.config.features import SplitSettings
 from glocal.core.errors import DataValidationError
-from glocal.features import Fold, resolve_embargo, rolling_folds
+from glocal.features import (
+    Fold,
+    feature_baseline,
+    feature_columns,
+    resolve_embargo,
+    rolling_folds,
+)
+from glocal.features.schema import CALENDAR_COLUMNS
 
-__all__ = ["ProductionSplit", "global_retrain_due", "production_split", "validation_metrics"]
+__all__ = [
+    "BASELINE_CUTOFFS",
+    "ProductionSplit",
+    "drift_baseline",
+    "global_retrain_due",
+    "production_split",
+    "validation_metrics",
+]
+
+BASELINE_CUTOFFS = 4
+"""The drift baseline describes the rows of this many latest cutoffs with a known target."""
 
 
 @dataclass(frozen=True)
@@ -127,3 +144,20 @@ def validation_metrics(decisions: pd.DataFrame) -> dict[str, Any]:
         "hybrid_vs_global": hybrid_mse / global_mse - 1 if global_mse else float("nan"),
         "decisions": {str(k): int(v) for k, v in decisions["decision"].value_counts().items()},
     }
+
+
+def drift_baseline(history: pd.DataFrame) -> dict[str, Any]:
+    """Sketch every feature and the target on the latest training cutoffs (for drift checks).
+
+    The rows are those of the :data:`BASELINE_CUTOFFS` latest cutoffs of ``history`` (rows
+    with a known target): the population a model was last fitted on, one row per entity
+    and cutoff, as comparable as can be with a later one-row-per-entity snapshot. The
+    calendar features (:data:`~glocal.features.schema.CALENDAR_COLUMNS`) are left out:
+    they move with the date by construction.
+    """
+    cutoffs = np.sort(history["cutoff"].unique())[-BASELINE_CUTOFFS:]
+    recent = history.loc[history["cutoff"].isin(cutoffs)]
+    columns = [c for c in feature_columns(recent) if c not in CALENDAR_COLUMNS]
+    sketch = feature_baseline(recent, [*columns, "target"])
+    sketch["cutoffs"] = [pd.Timestamp(c).date().isoformat() for c in cutoffs]
+    return sketch

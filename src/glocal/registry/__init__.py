@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from glocal.registry.aliases import PRUNED
 from glocal.registry.bundles import (
+    DRIFT_BASELINE_FILE,
     BundleMetadata,
     bundle_dir,
     cleanup_partial_bundles,
@@ -18,6 +19,7 @@ from glocal.registry.bundles import (
     list_bundles,
     load_bundle,
     new_run_id,
+    read_drift_baseline,
     verify_bundle,
     write_bundle,
 )
@@ -30,6 +32,7 @@ from glocal.registry.records import (
 from glocal.registry.registry import Registry
 
 __all__ = [
+    "DRIFT_BASELINE_FILE",
     "ENTITY_MODEL_COLUMNS",
     "PRUNED",
     "BundleMetadata",
@@ -43,6 +46,7 @@ __all__ = [
     "list_bundles",
     "load_bundle",
     "new_run_id",
+    "read_drift_baseline",
     "verify_bundle",
     "write_bundle",
 ]

@@ -8,11 +8,11 @@ promotion and a prune cannot interleave: a run is never pruned while it is being
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from glocal.core import clock
 from glocal.core.errors import RegistryError
 from glocal.registry.schema import alias_history, aliases, runs
 
@@ -56,7 +56,7 @@ def move_alias(
     connection: Connection, alias: str, run_id: str, *, previous: str | None, action: str
 ) -> None:
     """Point ``alias`` at ``run_id`` (remembering ``previous``) and log it in the history."""
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     moved = connection.execute(
         aliases.update()
         .where(aliases.c.name == alias)

@@ -8,6 +8,7 @@ killed run leaves at most a temporary directory, which readers ignore and
     models/bundles/<run_id>/
         manifest.json       SHA-256 of every other file, versions, metrics, lineage
         decisions.parquet   the per-entity selection table
+        drift_baseline.json the training distribution of every feature and the target
         hybrid.json, global/, banks/, corrections/   the rest of the saved HybridModel
 
 Examples:
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glocal.config import Settings, Workspace
+from glocal.core import clock
 from glocal.core.atomic import atomic_directory
 from glocal.core.errors import BundleError
 from glocal.core.hashing import hash_file, hash_json
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from glocal.models import HybridModel
 
 __all__ = [
+    "DRIFT_BASELINE_FILE",
     "BundleMetadata",
     "bundle_dir",
     "cleanup_partial_bundles",
@@ -59,12 +62,15 @@ __all__ = [
     "list_bundles",
     "load_bundle",
     "new_run_id",
+    "read_drift_baseline",
     "verify_bundle",
     "write_bundle",
 ]
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _GLOBAL_MODEL_FILE = "global/stage.json"
+DRIFT_BASELINE_FILE = "drift_baseline.json"
+"""The training distribution sketch of a bundle (see :mod:`glocal.features.drift`)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,9 @@ class BundleMetadata:
         global_version_id: Id of the global model; ``None`` derives a content id
             (``gm-`` + 16 hex of the global model file's SHA-256), so a global model
             carried forward unchanged keeps its id.
-        created_at: Creation time; ``None`` means now (UTC).
+        created_at: Creation time; ``None`` means now (:func:`glocal.core.clock.now`).
+        drift_baseline: The training distribution sketch of every feature and the target
+            (:func:`glocal.features.feature_baseline`), written to ``drift_baseline.json``.
 
     """
 
@@ -89,11 +97,12 @@ class BundleMetadata:
     parent_run_id: str | None = None
     global_version_id: str | None = None
     created_at: dt.datetime | None = None
+    drift_baseline: Mapping[str, Any] | None = None
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     """Return a fresh, sortable run id such as ``20240105T101500Z-3f9a1c``."""
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    moment = (now or clock.now()).astimezone(dt.UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
@@ -113,7 +122,7 @@ def bundle_dir(workspace: Workspace, run_id: str) -> Path:
 
 def _utc(moment: dt.datetime | None) -> dt.datetime:
     if moment is None:
-        return dt.datetime.now(dt.UTC)
+        return clock.now()
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
@@ -274,6 +283,11 @@ def write_bundle(
             from glocal.models.persistence import save_hybrid
 
             save_hybrid(model, tmp)
+            if metadata.drift_baseline is not None:
+                (tmp / DRIFT_BASELINE_FILE).write_text(
+                    json.dumps(jsonable(metadata.drift_baseline), allow_nan=False) + "\n",
+                    encoding="utf-8",
+                )
             manifest = _manifest(tmp, run_id, model, metadata)
             (tmp / MANIFEST_FILE).write_text(
                 json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n",
@@ -303,6 +317,25 @@ def load_bundle(path: str | Path) -> tuple[HybridModel, dict[str, Any]]:
     from glocal.models.persistence import load_hybrid  # LightGBM: only when loading
 
     return load_hybrid(path), manifest
+
+
+def read_drift_baseline(bundle: str | Path) -> dict[str, Any] | None:
+    """Return a bundle's ``drift_baseline.json`` (``None`` for bundles written without one).
+
+    Call it on a verified bundle (:func:`verify_bundle`): the file is covered by the manifest.
+
+    Raises:
+        BundleError: The file exists but is not valid JSON.
+
+    """
+    path = Path(bundle) / DRIFT_BASELINE_FILE
+    if not path.is_file():
+        return None
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); restore the bundle.") from None
+    return loaded
 
 
 def _bundles_root(workspace: Workspace) -> Path:

@@ -116,6 +116,27 @@ def create_registry_engine(url: str | None, workspace: Workspace) -> Engine:
     return engine
 
 
+_MIGRATIONS = {1}
+"""Schema versions this glocal upgrades in place (1 -> 2 only adds the demotions table)."""
+
+
+def _migrate(engine: Engine, version: int) -> None:
+    """Upgrade a registry of an older schema version in one transaction."""
+    with engine.connect() as connection:
+        connection.execution_options(**WRITE)
+        with connection.begin():
+            metadata.create_all(connection)  # creates only the tables that are missing
+            connection.execute(
+                schema_info.update()
+                .where(schema_info.c.version == version)
+                .values(
+                    version=SCHEMA_VERSION,
+                    glocal_version=glocal.__version__,
+                    updated_at=dt.datetime.now(dt.UTC),
+                )
+            )
+
+
 def ensure_schema(engine: Engine) -> int:
     """Create missing tables, or refuse a registry whose schema this glocal cannot read.
 
@@ -124,13 +145,17 @@ def ensure_schema(engine: Engine) -> int:
 
     Raises:
         SchemaVersionError: The registry's schema version differs from
-            :data:`SCHEMA_VERSION` (newer: upgrade glocal; older: migrate it).
+            :data:`SCHEMA_VERSION` (newer: upgrade glocal; older and not migratable in
+            place: migrate it). Version 1 is upgraded in place.
 
     """
     where = safe_url(engine.url)
     with engine.connect() as probe:
         found = inspect(probe).has_table(schema_info.name)
         version = probe.execute(select(schema_info.c.version)).scalar() if found else None
+    if version is not None and version < SCHEMA_VERSION and version in _MIGRATIONS:
+        _migrate(engine, version)
+        version = SCHEMA_VERSION
     if version is not None and version != SCHEMA_VERSION:
         relation = "newer" if version > SCHEMA_VERSION else "older"
         advice = "upgrade glocal" if version > SCHEMA_VERSION else "migrate the registry"

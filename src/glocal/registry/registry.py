@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from glocal.config import Workspace
+from glocal.core import clock
 from glocal.core.atomic import write_json_atomic
 from glocal.core.errors import RegistryError, RegistryLookupError
 from glocal.registry.aliases import (
@@ -40,6 +41,7 @@ from glocal.registry.aliases import (
     run_before,
 )
 from glocal.registry.bundles import discard_bundle, verify_bundle
+from glocal.registry.demotions import insert_demotions, select_active_demotions
 from glocal.registry.engine import (
     WRITE,
     create_registry_engine,
@@ -86,7 +88,7 @@ _CARD_COLUMNS = [c for c in ENTITY_MODEL_COLUMNS if c != "entity_id"]
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 def _summary(entity_frame: pd.DataFrame, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -300,7 +302,26 @@ class Registry:
             "history": history,
         }
 
+    def active_demotions(self, at: dt.datetime | None = None) -> pd.DataFrame:
+        """Return the demotions in force at ``at`` (default: now), one row per entity.
+
+        Columns: :data:`glocal.registry.demotions.DEMOTION_COLUMNS`.
+        """
+        moment = (at or _now()).astimezone(dt.UTC)
+        with self._read() as connection:
+            return select_active_demotions(connection, moment)
+
     # -- writes --------------------------------------------------------------------------
+    def record_demotions(self, frame: pd.DataFrame) -> int:
+        """Record demotions (columns ``DEMOTION_COLUMNS``) in one transaction; return how many.
+
+        Raises:
+            RegistryError: A column is missing or an entity is named twice.
+
+        """
+        with self._write() as connection:
+            return insert_demotions(connection, frame)
+
     def record_run(
         self,
         run: RunRecord,

@@ -27,6 +27,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "alias_history",
     "aliases",
+    "demotions",
     "entity_models",
     "global_models",
     "metadata",
@@ -34,8 +35,11 @@ __all__ = [
     "schema_info",
 ]
 
-SCHEMA_VERSION = 1
-"""Version of these tables; bump it (and add a migration) whenever they change."""
+SCHEMA_VERSION = 2
+"""Version of these tables; bump it (and add a migration) whenever they change.
+
+1 -> 2 added ``demotions`` (a new table only: the migration creates it).
+"""
 
 _ID = 128
 _JSON = JSON().with_variant(JSONB(), "postgresql")
@@ -117,4 +121,20 @@ alias_history = Table(
     Column("previous_run_id", String(_ID)),
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Index("ix_alias_history_name", "name", "id"),
+)
+
+demotions = Table(
+    "demotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entity_id", String(256), nullable=False),
+    Column("demoted_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(_ID)),
+    Column("served_loss", Float, nullable=False),
+    Column("global_loss", Float, nullable=False),
+    Column("periods", Integer, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Index("ix_demotions_entity", "entity_id", "demoted_at"),
+    Index("ix_demotions_until", "until"),
 )
