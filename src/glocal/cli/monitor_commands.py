@@ -1,7 +1,7 @@
-"""``glocal monitor``: live error against actuals, demotions, drift and data alerts.
+"""``glocal monitor`` (live error, demotions, drift and data alerts) and ``glocal backtest``.
 
-Exit codes: 0 no alert, 1 at least one alert fired (for schedulers such as Airflow), 2 bad
-input (as every command).
+``glocal monitor`` exits 0 with no alert, 1 when at least one alert fired (for schedulers
+such as Airflow), 2 on bad input (as every command).
 """
 
 from __future__ import annotations
@@ -17,21 +17,30 @@ from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
 from glocal.core import clock
 from glocal.core.errors import ConfigError
 
-__all__ = ["EXIT_ALERT", "monitor", "register"]
+__all__ = ["EXIT_ALERT", "backtest", "monitor", "register"]
 
 EXIT_ALERT = 1
 """Exit code of ``glocal monitor`` when an alert fired."""
 
 
-def _day(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
+def _day(value: str | None, option: str = "--as-of") -> dt.date | None:
+    return None if value is None else _required_day(value, option)
+
+
+def _required_day(value: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(
-            f"--as-of {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
+            f"{option} {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
         ) from None
+
+
+def _every(value: str) -> int:
+    text = value.strip().lower().removesuffix("d")
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--every {value!r} is not a number of days; give it as e.g. 7d.")
+    return int(text)
 
 
 def monitor(
@@ -87,6 +96,52 @@ def monitor(
         raise typer.Exit(EXIT_ALERT)
 
 
+def backtest(
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Transaction file (.csv, .parquet, .xlsx) to replay."),
+    ],
+    start: Annotated[str, typer.Option("--start", help="First replayed day (YYYY-MM-DD).")],
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="Last replayed day (YYYY-MM-DD); default: the data's end."),
+    ] = None,
+    every: Annotated[
+        str, typer.Option("--every", help="Days between replayed days, e.g. 7d.")
+    ] = "7d",
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Replay the daily routine over past dates, with monitoring."""
+    from glocal.monitoring import run_backtest
+
+    first = _required_day(start, "--start")
+    last = _day(end, "--end")
+    days = _every(every)
+    ws, settings = open_workspace(workspace)
+    result = run_backtest(ws, settings, data.resolve(), first, last, days)
+    periods = result.periods
+    objective = settings.objective
+    realized = periods.loc[periods["realized_cutoff"].notna()]
+    stdout_console.print(
+        f"Replayed {len(periods)} dates in {result.seconds:,.0f} s: "
+        f"{int(periods['global_retrained'].sum())} global retrainings, "
+        f"{int(periods['entities_retrained'].sum()):,} local retrainings, "
+        f"{int(periods['demoted'].sum()):,} demotions.",
+        highlight=False,
+        markup=False,
+    )
+    if len(realized):
+        stdout_console.print(
+            f"Mean {objective.upper()} over {len(realized)} realized periods: served "
+            f"{realized[f'{objective}_served'].mean():,.2f}, shadow global "
+            f"{realized[f'{objective}_global'].mean():,.2f}.",
+            highlight=False,
+            markup=False,
+        )
+    stdout_console.print(f"Wrote {result.directory}", highlight=False, markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command("monitor")(monitor)
+    app.command("backtest")(backtest)

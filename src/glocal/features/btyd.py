@@ -30,8 +30,12 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +60,32 @@ MAX_FIT_CUSTOMERS = 50_000
 
 _PENALTY = 1e-4
 """Ridge penalty on the log-parameters: keeps flat directions of the likelihood finite."""
+
+_FITS_KEPT = 4096
+_fits: OrderedDict[bytes, object] = OrderedDict()
+_Fit = TypeVar("_Fit")
+
+
+def _remembered(fit: Callable[..., _Fit], arrays: tuple[FloatArray, ...], seed: int) -> _Fit:
+    """Return ``fit(*arrays, seed=seed)``, remembered by its inputs' bytes (a bounded LRU).
+
+    A fit depends only on its inputs, so a replay that rebuilds the panel a week later
+    (``glocal backtest``) refits only the new cutoff: every earlier cutoff has the same
+    history before it, hence the same arrays and the same parameters.
+    """
+    digest = hashlib.blake2b(f"{fit.__name__}:{seed}".encode(), digest_size=20)
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        digest.update(b"|")
+    key = digest.digest()
+    if key in _fits:
+        _fits.move_to_end(key)
+        return _fits[key]  # type: ignore[return-value]
+    result = fit(*arrays, seed=seed)
+    _fits[key] = result
+    if len(_fits) > _FITS_KEPT:
+        _fits.popitem(last=False)
+    return result
 
 
 @dataclass(frozen=True)
@@ -247,7 +277,8 @@ def btyd_expected_spend(
     customer's history before the cutoff, so nothing after it is used), each from the same
     starting point: a cutoff's forecast never depends on which other cutoffs were fitted
     before it, so the latest snapshot equals the panel's last cutoff exactly. The loop runs
-    over cutoffs, never over customers.
+    over cutoffs, never over customers. Fits are remembered by their exact inputs, so a
+    cutoff already fitted (the same rows, the same history) is not fitted again.
     """
     expected = np.zeros(len(cutoff))
     if len(cutoff) == 0:
@@ -256,9 +287,9 @@ def btyd_expected_spend(
     boundaries = np.flatnonzero(np.diff(cutoff[order])) + 1
     for rows in np.split(order, boundaries):
         x, t_x, t_age = frequency[rows], recency[rows], age[rows]
-        params = fit_bgnbd(x, t_x, t_age, seed=seed)
+        params = _remembered(fit_bgnbd, (x, t_x, t_age), seed)
         purchases = expected_purchases(params, horizon_days, x, t_x, t_age)
-        spend = fit_gamma_gamma(x, repeat_monetary[rows], seed=seed)
+        spend = _remembered(fit_gamma_gamma, (x, repeat_monetary[rows]), seed)
         per_purchase = expected_spend_per_purchase(
             spend, x, repeat_monetary[rows], mean_monetary[rows]
         )
