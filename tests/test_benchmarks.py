@@ -11,11 +11,18 @@ import pytest
 from tests.conftest import REAL_DATA
 
 BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("bench_*.py"))
-NEEDS_REAL_DATA = {"bench_panel.py", "bench_pipeline.py", "bench_real_scoring.py", "bench_serve.py"}
+NEEDS_REAL_DATA = {
+    "bench_backtest.py",
+    "bench_panel.py",
+    "bench_pipeline.py",
+    "bench_real_scoring.py",
+    "bench_serve.py",
+}
 
 
 def test_every_benchmark_is_covered() -> None:
     assert [path.name for path in BENCHMARKS] == [
+        "bench_backtest.py",
         "bench_batch_scoring.py",
         "bench_evaluate.py",
         "bench_local_bank.py",
