@@ -129,3 +129,15 @@ def test_no_production_run_is_a_clear_error(tmp_path: Path) -> None:
 def test_predictions_made_before_their_horizon_passed_are_not_scored(replay: Replay) -> None:
     result = _monitor(replay, day=FIRST)  # nothing of the second run is realized
     assert result.summary["window"]["end"] <= FIRST.isoformat()
+
+
+def test_old_files_are_not_opened_and_a_damaged_recent_one_is_named(replay: Replay) -> None:
+    from glocal.core.errors import DataFileError
+
+    daily = replay[0].predictions_dir / "daily"
+    (daily / "2001-01-01.parquet").write_text("not parquet")  # long before the window
+    assert _monitor(replay).summary["window"]["rows"] > 0
+    damaged = daily / f"{SECOND}.parquet"
+    damaged.write_text("not parquet")
+    with pytest.raises(DataFileError, match=rf"{SECOND}\.parquet.*glocal predict"):
+        _monitor(replay)

@@ -236,7 +236,11 @@ def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True
     with Registry.open(settings.registry.url, workspace) as registry:
         production = _production(registry)
         active = pd.Index(registry.active_demotions(clock.now())["entity_id"])
-    served = read_served(workspace)
+    # the window, and before it one horizon and one cutoff spacing of predictions that
+    # may have just been realized: older files are not read
+    lookback = monitoring.window_days + settings.features.horizon_days
+    lookback += settings.features.cutoff_every_days
+    served = read_served(workspace, since=day - dt.timedelta(days=lookback))
     live = live_errors(served.frame, panel, settings.objective, monitoring.window_days)
     entities = judge_demotions(
         live.entities,

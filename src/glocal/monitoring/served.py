@@ -14,6 +14,7 @@ request answered from the same snapshot) counts once: the newest run's predictio
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,18 +51,47 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
         ) from None
 
 
-def _files(root: Path, pattern: str) -> list[Path]:
-    return sorted(root.glob(pattern)) if root.is_dir() else []
+def _dated(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None  # not named by a date: always read
 
 
-def read_served(workspace: Workspace, since: pd.Timestamp | None = None) -> ServedPredictions:
-    """Read every prediction file of the workspace (cutoffs on or after ``since``, if given)."""
+def _files(root: Path, pattern: str, since: dt.date | None) -> list[Path]:
+    """Files matching ``pattern``, skipping those named by a date before ``since``.
+
+    Daily files are named by their cutoff, batch files by their cutoff unless a date was
+    given, and online parts sit in a directory named by the day they were served (never
+    before their cutoff): a file named before ``since`` holds no cutoff after it.
+    """
+    if not root.is_dir():
+        return []
+    paths = sorted(root.glob(pattern))
+    if since is None:
+        return paths
+    kept = []
+    for path in paths:
+        name = path.parent.name if path.name.startswith("part-") else path.stem
+        day = _dated(name)
+        if day is None or day >= since:
+            kept.append(path)
+    return kept
+
+
+def read_served(workspace: Workspace, since: dt.date | None = None) -> ServedPredictions:
+    """Read the workspace's prediction files (cutoffs on or after ``since``, if given).
+
+    Files named by a date before ``since`` are not opened, so a monitor reads a window's
+    worth of files however long the workspace has been running.
+    """
     columns = list(SERVED_COLUMNS)
     root = workspace.predictions_dir
-    frames = [_read(p, columns) for p in _files(root, "daily/*.parquet")]
-    frames += [_read(p, columns) for p in _files(root, "batch/*.parquet")]
+    frames = [_read(p, columns) for p in _files(root, "daily/*.parquet", since)]
+    frames += [_read(p, columns) for p in _files(root, "batch/*.parquet", since)]
     online = [
-        _read(p, [*columns, "with_features"]) for p in _files(root, "online/*/part-*.parquet")
+        _read(p, [*columns, "with_features"])
+        for p in _files(root, "online/*/part-*.parquet", since)
     ]
     log = pd.concat(online, ignore_index=True) if online else pd.DataFrame(columns=columns)
     requests, unknown, with_features = len(log), 0, 0
@@ -75,7 +105,7 @@ def read_served(workspace: Workspace, since: pd.Timestamp | None = None) -> Serv
     served["entity_id"] = served["entity_id"].astype(str)
     served["cutoff"] = pd.to_datetime(served["cutoff"]).astype("datetime64[us]")
     if since is not None:
-        served = served.loc[served["cutoff"] >= since]
+        served = served.loc[served["cutoff"] >= pd.Timestamp(since)]
     served = (
         served.sort_values(["entity_id", "cutoff", "run_id"], kind="stable")
         .drop_duplicates(["entity_id", "cutoff"], keep="last")
