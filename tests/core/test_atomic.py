@@ -34,6 +34,20 @@ def test_atomic_directory_publishes_complete_directory(tmp_path: Path) -> None:
     assert (target / "model.txt").read_text() == "complete"
 
 
+def test_a_replacing_directory_swaps_only_when_complete(tmp_path: Path) -> None:
+    target = tmp_path / "2011-10-10"
+    with atomic_directory(target, replace=True) as tmp:
+        (tmp / "report.html").write_text("first")
+    with pytest.raises(RuntimeError), atomic_directory(target, replace=True) as tmp:
+        (tmp / "report.html").write_text("partial")
+        raise RuntimeError("killed")
+    assert (target / "report.html").read_text() == "first"
+    with atomic_directory(target, replace=True) as tmp:
+        (tmp / "report.html").write_text("second")
+    assert (target / "report.html").read_text() == "second"
+    assert [p.name for p in tmp_path.iterdir()] == ["2011-10-10"]
+
+
 def test_write_json_atomic_is_sorted_and_readable(tmp_path: Path) -> None:
     target = tmp_path / "nested" / "record.json"
     write_json_atomic(target, {"b": 1, "a": [1, 2]})

@@ -8,22 +8,14 @@ from typing import Annotated
 
 import typer
 
-from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, parse_date, stdout_console
 from glocal.config import Workspace
-from glocal.core.errors import ConfigError
 
 __all__ = ["predict", "register", "run"]
 
 
 def _parse_date(value: str | None, option: str = "--date") -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(
-            f"{option} {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
-        ) from None
+    return None if value is None else parse_date(value, option)
 
 
 def run(

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_path", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_directory",
+    "atomic_path",
+    "replace_directory",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 FILE_MODE = 0o644
@@ -50,19 +56,40 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
+def atomic_directory(target: Path, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; rename it onto ``target`` on success.
 
-    ``target`` must not exist yet: finished directories are immutable. On any exception
-    the temporary directory is removed.
+    Without ``replace``, ``target`` must not exist yet: finished directories are immutable.
+    With it, an existing ``target`` is swapped out only once the new one is complete
+    (:func:`replace_directory`). On any exception the temporary directory is removed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        _publish(tmp, target, DIRECTORY_MODE)
+        if replace:
+            replace_directory(tmp, target)
+        else:
+            _publish(tmp, target, DIRECTORY_MODE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_directory(finished: Path, target: Path) -> None:
+    """Move the complete directory ``finished`` onto ``target``, replacing an earlier one.
+
+    The earlier ``target`` is first renamed aside (one rename), then ``finished`` takes
+    its name and the old copy is deleted: a reader sees the old directory or the new
+    one, never a mix. ``finished`` must be on the same file system, e.g. a sibling.
+    """
+    os.chmod(finished, DIRECTORY_MODE)
+    old: Path | None = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.rename(target, old / target.name)
+    os.rename(finished, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text_atomic(target: Path, text: str) -> None:

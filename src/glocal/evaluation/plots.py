@@ -17,6 +17,7 @@ __all__ = [
     "plot_policies",
     "plot_validation_scatter",
     "plot_windows",
+    "save_figure",
 ]
 
 _DECISION_COLOURS = {"global": "#7f7f7f", "local": "#d62728", "blend": "#1f77b4"}
@@ -43,7 +44,8 @@ _POLICY_STYLES: dict[str, dict[str, Any]] = {
 _BASELINES = ("naive", "btyd", "global", "global_with_entity_id")
 
 
-def _save(figure: Figure, target: Path) -> None:
+def save_figure(figure: Figure, target: Path) -> None:
+    """Write ``figure`` as a PNG to ``target`` atomically (the size every report uses)."""
     with atomic_path(target) as tmp:
         figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
@@ -74,7 +76,7 @@ def plot_policies(metrics: dict[str, Any], target: Path) -> None:
     axis.set_xlabel(f"test {objective.upper()} ÷ the best of naive, btyd and the global models")
     axis.set_title("Test loss by policy (left of the line beats every baseline)")
     axis.grid(True, axis="x", alpha=0.25)
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_windows(windows: list[dict[str, Any]], objective: str, target: Path) -> None:
@@ -102,7 +104,7 @@ def plot_windows(windows: list[dict[str, Any]], objective: str, target: Path) ->
     axis.grid(True, alpha=0.25)
     axis.legend(fontsize=8)
     figure.autofmt_xdate()
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_loss_distribution(entities: pd.DataFrame, target: Path, objective: str = "mse") -> None:
@@ -124,7 +126,7 @@ def plot_loss_distribution(entities: pd.DataFrame, target: Path, objective: str 
     axis.set_title(f"Distribution of per-entity test {name} by policy (further left is better)")
     axis.grid(True, which="both", alpha=0.25)
     axis.legend(loc="lower right", fontsize=8)
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_validation_scatter(decisions: pd.DataFrame, target: Path, objective: str = "mse") -> None:
@@ -157,7 +159,7 @@ def plot_validation_scatter(decisions: pd.DataFrame, target: Path, objective: st
     axis.set_title("Below the line, local did better on validation")
     axis.grid(True, which="both", alpha=0.25)
     axis.legend(fontsize=8)
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_gain_vs_rows(entities: pd.DataFrame, target: Path, objective: str = "mse") -> None:
@@ -196,4 +198,4 @@ def plot_gain_vs_rows(entities: pd.DataFrame, target: Path, objective: str = "ms
     axis.set_title("Where the per-entity choice gains or loses against the global stage")
     axis.grid(True, alpha=0.25)
     axis.legend(fontsize=8)
-    _save(figure, target)
+    save_figure(figure, target)

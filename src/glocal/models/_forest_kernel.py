@@ -59,6 +59,40 @@ def _next_node(
     return int(left[node] if value <= threshold[node] else right[node])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator]
+def _leaf(
+    data: Floats,
+    row: int,
+    root: int,
+    feature: Ints,
+    threshold: Floats,
+    decision: npt.NDArray[np.int8],
+    left: Ints,
+    right: Ints,
+    cat_start: Ints,
+    cat_words: Ints,
+    cat_bits: npt.NDArray[np.uint32],
+    leaf_value: Floats,
+    zero: float,
+) -> float:
+    """Return the output of the leaf that row ``row`` reaches in the tree at ``root``."""
+    node = root
+    while node >= 0:
+        node = _next_node(
+            data[row, feature[node]],
+            node,
+            threshold,
+            decision,
+            left,
+            right,
+            cat_start,
+            cat_words,
+            cat_bits,
+            zero,
+        )
+    return float(leaf_value[~node])
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)  # type: ignore[untyped-decorator]
 def predict_forest(
     data: Floats,
@@ -87,23 +121,11 @@ def predict_forest(
         start = b * block
         stop = min(start + block, n_rows)
         for tree in range(roots.shape[0]):
-            root = roots[tree]
             for row in range(start, stop):
-                node = root
-                while node >= 0:
-                    node = _next_node(
-                        data[row, feature[node]],
-                        node,
-                        threshold,
-                        decision,
-                        left,
-                        right,
-                        cat_start,
-                        cat_words,
-                        cat_bits,
-                        zero,
-                    )
-                out[row] += leaf_value[~node]
+                out[row] += _leaf(
+                    data, row, roots[tree], feature, threshold, decision, left, right,
+                    cat_start, cat_words, cat_bits, leaf_value, zero,
+                )  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
@@ -131,18 +153,7 @@ def predict_forest_serial(
     """
     for row in range(data.shape[0]):
         for tree in range(roots.shape[0]):
-            node = roots[tree]
-            while node >= 0:
-                node = _next_node(
-                    data[row, feature[node]],
-                    node,
-                    threshold,
-                    decision,
-                    left,
-                    right,
-                    cat_start,
-                    cat_words,
-                    cat_bits,
-                    zero,
-                )
-            out[row] += leaf_value[~node]
+            out[row] += _leaf(
+                data, row, roots[tree], feature, threshold, decision, left, right,
+                cat_start, cat_words, cat_bits, leaf_value, zero,
+            )  # fmt: skip
