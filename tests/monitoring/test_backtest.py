@@ -40,7 +40,8 @@ def test_replay_writes_one_row_per_date_and_never_touches_the_user_registry(
     realized = periods.loc[periods["realized_cutoff"].notna()]
     assert len(realized) >= 2  # a 30-day horizon is realized from the sixth week on
     assert (realized["realized_cutoff"] + pd.Timedelta(days=30) <= realized["date"]).all()
-    assert realized[["mse_served", "mse_global", "mae_served", "mae_global"]].notna().all().all()
+    errors = [f"{m}_{f}" for m in ("mse", "mae") for f in ("served", "global", "naive", "btyd")]
+    assert realized[errors].notna().all().all()
     page = (result.directory / "report.html").read_text()
     assert re.findall(r"src='data:image/png;base64,", page)
     # the user's own registry holds nothing: the replay had its own

@@ -39,8 +39,9 @@ def test_every_entity_scored_at_the_first_date_has_its_realized_error(replay: Re
     entities = pd.read_parquet(result.directory / "entities.parquet")
     assert result.directory == monitor_directory(workspace, SECOND)
     assert set(scored["entity_id"]) <= set(entities["entity_id"])
-    for column in ("mse_served", "mse_global", "mae_served", "mae_global"):
-        assert np.isfinite(entities[column]).all()
+    for forecast in ("served", "global", "naive", "btyd"):  # the baselines on the same rows
+        assert np.isfinite(entities[f"mse_{forecast}"]).all()
+        assert np.isfinite(entities[f"mae_{forecast}"]).all()
     # the errors are those of the first run's predictions against the panel's targets
     row = scored.iloc[0]
     mine = entities.set_index("entity_id").loc[row["entity_id"]]

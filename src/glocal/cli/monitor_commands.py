@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, parse_date, stdout_console
 from glocal.core import clock
 from glocal.core.errors import ConfigError
 
@@ -24,16 +24,7 @@ EXIT_ALERT = 1
 
 
 def _day(value: str | None, option: str = "--as-of") -> dt.date | None:
-    return None if value is None else _required_day(value, option)
-
-
-def _required_day(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(
-            f"{option} {value!r} is not a date; give it as YYYY-MM-DD, e.g. 2011-12-09."
-        ) from None
+    return None if value is None else parse_date(value, option)
 
 
 def _every(value: str) -> int:
@@ -64,6 +55,7 @@ def monitor(
 ) -> None:
     """Score served predictions against actuals; demote, alert."""
     from glocal.monitoring import run_monitor
+    from glocal.monitoring.live_error import error_line
 
     day = _day(as_of)
     ws, settings = open_workspace(workspace)
@@ -75,9 +67,8 @@ def monitor(
     if window["rows"]:
         stdout_console.print(
             f"Window {window['start']} to {window['end']}: {window['rows']:,} realized "
-            f"predictions of {window['entities']:,} entities; {objective.upper()} served "
-            f"{window[f'{objective}_served']:,.2f}, shadow global "
-            f"{window[f'{objective}_global']:,.2f}.",
+            f"predictions of {window['entities']:,} entities; {objective.upper()} "
+            f"{error_line(window, objective)}.",
             highlight=False,
             markup=False,
         )
@@ -113,8 +104,9 @@ def backtest(
 ) -> None:
     """Replay the daily routine over past dates, with monitoring."""
     from glocal.monitoring import run_backtest
+    from glocal.monitoring.live_error import error_line
 
-    first = _required_day(start, "--start")
+    first = parse_date(start, "--start")
     last = _day(end, "--end")
     days = _every(every)
     ws, settings = open_workspace(workspace)
@@ -132,9 +124,8 @@ def backtest(
     )
     if len(realized):
         stdout_console.print(
-            f"Mean {objective.upper()} over {len(realized)} realized periods: served "
-            f"{realized[f'{objective}_served'].mean():,.2f}, shadow global "
-            f"{realized[f'{objective}_global'].mean():,.2f}.",
+            f"Mean {objective.upper()} over {len(realized)} realized periods: "
+            f"{error_line(realized.mean(numeric_only=True).to_dict(), objective)}.",
             highlight=False,
             markup=False,
         )

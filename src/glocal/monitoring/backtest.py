@@ -16,7 +16,6 @@ renamed into place when the last period is done: ``periods.parquet`` (one row pe
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import pandas as pd
 
 from glocal.config import Settings, Workspace
 from glocal.core import clock
+from glocal.core.atomic import replace_directory
 from glocal.core.errors import ConfigError, DataFileError
 from glocal.core.logging import get_logger
 from glocal.data import ingest_file
@@ -46,14 +46,20 @@ PERIOD_COLUMNS = (
     "realized_cutoff",
     "mse_served",
     "mse_global",
+    "mse_naive",
+    "mse_btyd",
     "mae_served",
     "mae_global",
+    "mae_naive",
+    "mae_btyd",
     "local_share",
     "demoted",
     "alerts",
     "seconds",
 )
-"""Columns of ``periods.parquet``, one row per replayed date."""
+"""Columns of ``periods.parquet``, one row per replayed date (the errors are those of the
+predictions realized at that date; ``naive`` and ``btyd`` are the panel's baseline
+forecasts on the same rows, NaN where the panel has none)."""
 
 _log = get_logger(__name__)
 
@@ -106,10 +112,11 @@ def _row(
         "entities_retrained": int(summary.counts.get("retrained", 0)) if summary.run_id else 0,
         "global_retrained": summary.mode == "full",
         "realized_cutoff": None if latest is None else pd.Timestamp(latest["cutoff"]),
-        "mse_served": np.nan if latest is None else float(latest["mse_served"]),
-        "mse_global": np.nan if latest is None else float(latest["mse_global"]),
-        "mae_served": np.nan if latest is None else float(latest["mae_served"]),
-        "mae_global": np.nan if latest is None else float(latest["mae_global"]),
+        **{
+            name: float(latest[name]) if latest is not None and name in latest else np.nan
+            for name in PERIOD_COLUMNS
+            if name.startswith(("mse_", "mae_"))
+        },
         "local_share": float(local.mean()) if len(local) else 0.0,
         "demoted": monitor.demoted,
         "alerts": ", ".join(sorted({alert.name for alert in monitor.alerts})),
@@ -182,10 +189,5 @@ def run_backtest(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     target = root / f"{start.isoformat()}_{last.isoformat()}"
-    if target.exists():
-        old = root / f".{target.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(target, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.rename(staging, target)
+    replace_directory(staging, target)
     return BacktestResult(target, periods, time.perf_counter() - began)

@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from glocal.core.atomic import atomic_path, write_text_atomic
+from glocal.core.atomic import write_text_atomic
 from glocal.evaluation.report import REPORT_STYLE, html_figure, html_table
+from glocal.monitoring.live_error import error_line
+from glocal.monitoring.plots import plot_backtest_activity, plot_error_over_time
 
 __all__ = ["write_backtest_report"]
-
-
-def _save(figure: Figure, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
-def _plot_error(periods: pd.DataFrame, objective: str, target: Path) -> None:
-    figure = Figure(figsize=(8, 3.6))
-    axes = figure.subplots()
-    shown = periods.loc[periods["realized_cutoff"].notna()]
-    axes.plot(shown["realized_cutoff"], shown[f"{objective}_served"], marker="o", label="served")
-    axes.plot(
-        shown["realized_cutoff"],
-        shown[f"{objective}_global"],
-        marker="s",
-        linestyle="--",
-        label="shadow global",
-    )
-    axes.set_xlabel("prediction cutoff (realized at the replayed date)")
-    axes.set_ylabel(objective.upper())
-    axes.set_title(f"Served against shadow global {objective.upper()}, per period")
-    axes.legend(frameon=False)
-    figure.autofmt_xdate()
-    _save(figure, target)
-
-
-def _plot_activity(periods: pd.DataFrame, target: Path) -> None:
-    figure = Figure(figsize=(8, 4.2))
-    top, bottom = figure.subplots(2, 1, sharex=True)
-    colours = np.where(periods["global_retrained"], "#d62728", "#1f77b4")
-    top.bar(periods["date"], periods["entities_retrained"], width=4, color=colours)
-    top.set_ylabel("retrained")
-    top.set_title("Entities retrained per period (red: the global model too)")
-    bottom.plot(periods["date"], periods["local_share"], marker="o", label="local share")
-    bottom.bar(
-        periods["date"],
-        periods["demoted"] / max(periods["entities_scored"].max(), 1),
-        width=4,
-        color="#7f7f7f",
-        label="demoted (share)",
-    )
-    bottom.set_ylabel("share of entities")
-    bottom.set_xlabel("replayed date")
-    bottom.legend(frameon=False)
-    figure.autofmt_xdate()
-    _save(figure, target)
 
 
 def write_backtest_report(periods: pd.DataFrame, objective: str, target: Path) -> None:
@@ -85,15 +39,14 @@ def write_backtest_report(periods: pd.DataFrame, objective: str, target: Path) -
                 str(record["alerts"]),
             ]
         )
-    served = float(realized[f"{objective}_served"].mean()) if len(realized) else float("nan")
-    global_ = float(realized[f"{objective}_global"].mean()) if len(realized) else float("nan")
+    means = error_line(realized.mean(numeric_only=True).to_dict(), objective)
     with tempfile.TemporaryDirectory() as scratch:
         error_png, activity_png = Path(scratch) / "error.png", Path(scratch) / "activity.png"
         figures = []
         if len(realized):
-            _plot_error(periods, objective, error_png)
+            plot_error_over_time(periods, objective, error_png, cutoff="realized_cutoff")
             figures.append(html_figure(error_png, "Served and shadow global loss per period."))
-        _plot_activity(periods, activity_png)
+        plot_backtest_activity(periods, activity_png)
         figures.append(html_figure(activity_png, "Retraining, local share and demotions."))
         first, last = periods["date"].min().date(), periods["date"].max().date()
         parts = [
@@ -102,8 +55,7 @@ def write_backtest_report(periods: pd.DataFrame, objective: str, target: Path) -
             f"<style>{REPORT_STYLE}</style></head><body>",
             f"<h1>glocal backtest, {first} to {last}</h1>",
             f"<p>{len(periods)} replayed dates; over the {len(realized)} periods with realized "
-            f"predictions the mean {objective.upper()} served is {served:,.2f} against "
-            f"{global_:,.2f} for the shadow global model.</p>",
+            f"predictions the mean {objective.upper()} is: {html.escape(means)}.</p>",
             *figures,
             "<h2>Periods</h2>",
             html_table(

@@ -8,7 +8,9 @@ once; nothing loops over entities.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +18,11 @@ import pandas as pd
 from glocal.config.models import Objective
 from glocal.models.losses import row_loss
 
-__all__ = ["LiveErrors", "live_errors"]
+__all__ = ["BASELINES", "LiveErrors", "error_line", "error_summary", "live_errors"]
 
 _LOCAL_SOURCES = ("local", "blend")
+BASELINES = {"naive": "baseline_naive", "btyd": "baseline_btyd"}
+"""The simple forecasts every realized error is set beside (panel columns, when present)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ class LiveErrors:
 
     Attributes:
         rows: One row per realized (entity, cutoff): the served columns, ``target``,
-            ``served_loss`` and ``global_loss``.
+            ``served_loss`` and ``global_loss``, and the squared and absolute errors of
+            the served, the global and the baseline forecasts (:data:`BASELINES`).
         entities: One row per entity with a realized prediction in the window.
         series: One row per realized cutoff (all of them, not only the window).
         window_start: First cutoff of the window (``None``: nothing realized yet).
@@ -43,7 +48,9 @@ class LiveErrors:
 
 
 def _realized(served: pd.DataFrame, actuals: pd.DataFrame, objective: Objective) -> pd.DataFrame:
-    known = actuals.loc[actuals["target"].notna(), ["entity_id", "cutoff", "target"]].copy()
+    baselines = {name: c for name, c in BASELINES.items() if c in actuals.columns}
+    columns = ["entity_id", "cutoff", "target", *baselines.values()]
+    known = actuals.loc[actuals["target"].notna(), columns].copy()
     known["entity_id"] = known["entity_id"].astype(str)
     known["cutoff"] = known["cutoff"].astype("datetime64[us]")
     rows = served.merge(known, on=["entity_id", "cutoff"], how="inner", validate="one_to_one")
@@ -52,23 +59,50 @@ def _realized(served: pd.DataFrame, actuals: pd.DataFrame, objective: Objective)
     rows["global_loss"] = row_loss(
         target, rows["global_prediction"].to_numpy(np.float64), objective
     )
-    rows["served_sq"] = (target - rows["prediction"].to_numpy(np.float64)) ** 2
-    rows["global_sq"] = (target - rows["global_prediction"].to_numpy(np.float64)) ** 2
-    rows["served_abs"] = np.sqrt(rows["served_sq"])
-    rows["global_abs"] = np.sqrt(rows["global_sq"])
+    forecasts = {"served": "prediction", "global": "global_prediction", **baselines}
+    for name, column in forecasts.items():
+        rows[f"{name}_sq"] = (target - rows[column].to_numpy(np.float64)) ** 2
+        rows[f"{name}_abs"] = np.sqrt(rows[f"{name}_sq"])
     rows["is_local"] = rows["source"].isin(_LOCAL_SOURCES)
     rows["local_won"] = rows["is_local"] & (rows["served_loss"] < rows["global_loss"])
     return rows
+
+
+def _errors(rows: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Named aggregations ``mse_<forecast>`` and ``mae_<forecast>`` of every forecast held."""
+    names = ["served", "global", *(n for n in BASELINES if f"{n}_sq" in rows.columns)]
+    errors = {f"mse_{n}": (f"{n}_sq", "mean") for n in names}
+    errors.update({f"mae_{n}": (f"{n}_abs", "mean") for n in names})
+    return errors
+
+
+def error_summary(rows: pd.DataFrame) -> dict[str, float]:
+    """Return ``mse_<forecast>`` and ``mae_<forecast>`` over realized rows, every forecast."""
+    return {name: float(rows[column].mean()) for name, (column, _) in _errors(rows).items()}
+
+
+def error_line(errors: Mapping[Any, Any], objective: str) -> str:
+    """Return e.g. ``served 1.00, shadow global 1.10, naive 1.30, btyd 1.20`` (those held).
+
+    Examples:
+        >>> error_line({"mse_served": 1.0, "mse_global": 1.1, "mse_naive": float("nan")}, "mse")
+        'served 1.00, shadow global 1.10'
+
+    """
+    labels = {"served": "served", "global": "shadow global", **{n: n for n in BASELINES}}
+    parts = []
+    for name, label in labels.items():
+        value = errors.get(f"{objective}_{name}")
+        if value is not None and np.isfinite(value):
+            parts.append(f"{label} {value:,.2f}")
+    return ", ".join(parts)
 
 
 def _series(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.groupby("cutoff", sort=True)
     series = grouped.agg(
         rows=("entity_id", "size"),
-        mse_served=("served_sq", "mean"),
-        mse_global=("global_sq", "mean"),
-        mae_served=("served_abs", "mean"),
-        mae_global=("global_abs", "mean"),
+        **_errors(rows),
         local_rows=("is_local", "sum"),
         local_wins=("local_won", "sum"),
     ).reset_index()
@@ -90,10 +124,7 @@ def _entities(window: pd.DataFrame) -> pd.DataFrame:
         run_id=("run_id", "last"),
         served_loss=("served_loss", "mean"),
         global_loss=("global_loss", "mean"),
-        mse_served=("served_sq", "mean"),
-        mse_global=("global_sq", "mean"),
-        mae_served=("served_abs", "mean"),
-        mae_global=("global_abs", "mean"),
+        **_errors(window),
         local_periods=("is_local", "sum"),
     ).reset_index()
     # the demotion evidence: served minus global loss on the rows a local model served

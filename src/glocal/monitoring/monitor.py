@@ -20,9 +20,6 @@ The date is the clock's (:mod:`glocal.core.clock`): today, or the replayed day.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +32,7 @@ from glocal.core import clock
 from glocal.core.atomic import atomic_directory, write_json_atomic
 from glocal.core.errors import WorkspaceError
 from glocal.data import latest_data_version
-from glocal.features import read_current_panel, read_panel
+from glocal.features import CurrentPanel, read_current_panel, read_panel
 from glocal.monitoring.checks import (
     Alert,
     data_age,
@@ -44,7 +41,7 @@ from glocal.monitoring.checks import (
     error_alerts,
 )
 from glocal.monitoring.demotion import judge_demotions
-from glocal.monitoring.live_error import LiveErrors, live_errors
+from glocal.monitoring.live_error import LiveErrors, error_summary, live_errors
 from glocal.monitoring.plots import (
     plot_entity_error_distribution,
     plot_error_over_time,
@@ -107,9 +104,8 @@ def _production(registry: Registry) -> _Production:
     )
 
 
-def _data_end(workspace: Workspace) -> dt.date:
+def _data_end(workspace: Workspace, current: CurrentPanel) -> dt.date:
     """Return the day after the newest transaction the current panel used."""
-    current = read_current_panel(workspace)
     version = latest_data_version(workspace)
     end = version.date_max.date() + dt.timedelta(days=1)
     if current.as_of:
@@ -126,10 +122,7 @@ def _window_summary(live: LiveErrors) -> dict[str, Any]:
         "end": live.window_end.date().isoformat(),
         "rows": len(window),
         "entities": int(window["entity_id"].nunique()),
-        "mse_served": float(window["served_sq"].mean()),
-        "mse_global": float(window["global_sq"].mean()),
-        "mae_served": float(window["served_abs"].mean()),
-        "mae_global": float(window["global_abs"].mean()),
+        **error_summary(window),
     }
 
 
@@ -155,10 +148,8 @@ def _data_checks(
     }
 
 
-def _demotions(
-    entities: pd.DataFrame, production: _Production, settings: Settings, active: pd.Index
-) -> pd.DataFrame:
-    chosen = entities.loc[entities["demote"] & ~entities["entity_id"].isin(active)]
+def _demotions(entities: pd.DataFrame, production: _Production, settings: Settings) -> pd.DataFrame:
+    chosen = entities.loc[entities["demote"]]
     now = clock.now()
     return pd.DataFrame(
         {
@@ -201,20 +192,6 @@ def _plots(
     return plots
 
 
-def _publish(target: Path, write: Any) -> None:
-    """Write a fresh directory at ``target`` (replacing an earlier one only when complete)."""
-    old: Path | None = None
-    staged = target.with_name(f".{target.name}.{secrets.token_hex(4)}.new")
-    with atomic_directory(staged) as tmp:
-        write(tmp)
-    if target.exists():
-        old = target.with_name(f".{target.name}.{secrets.token_hex(4)}.old")
-        os.rename(target, old)
-    os.rename(staged, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True) -> MonitorResult:
     """Monitor the production run as of the clock's date; see the module docstring.
 
@@ -251,13 +228,13 @@ def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True
     entities["already_demoted"] = entities["entity_id"].isin(active)
     entities["demote"] = entities["demote"] & ~entities["already_demoted"]
     drift, drift_alerts = drift_report(production.baseline, snapshot, live.rows, monitoring)
-    checks = _data_checks(served, snapshot, production, day, _data_end(workspace))
+    checks = _data_checks(served, snapshot, production, day, _data_end(workspace, current))
     alerts = [
         *error_alerts(live.series, live.window_start, monitoring, settings.objective),
         *drift_alerts,
         *data_alerts(checks, monitoring),
     ]
-    demotions = _demotions(entities, production, settings, active)
+    demotions = _demotions(entities, production, settings)
     if record and len(demotions):
         with Registry.open(settings.registry.url, workspace) as registry:
             registry.record_demotions(demotions)
@@ -276,8 +253,7 @@ def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True
         "settings": monitoring.model_dump(mode="json"),
     }
     target = monitor_directory(workspace, day)
-
-    def write(directory: Path) -> None:
+    with atomic_directory(target, replace=True) as directory:
         entities.to_parquet(directory / "entities.parquet", index=False)
         live.series.to_parquet(directory / "series.parquet", index=False)
         plots = _plots(directory, live, entities, production, drift, settings)
@@ -285,6 +261,4 @@ def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True
         for path in plots.values():
             path.unlink()  # embedded in the report
         write_json_atomic(directory / "monitor.json", summary)
-
-    _publish(target, write)
     return MonitorResult(target, summary, entities, live.series, alerts)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from glocal.core.atomic import atomic_path
+from glocal.evaluation.plots import save_figure
 
 __all__ = [
     "plot_entity_error_distribution",
@@ -18,30 +18,32 @@ __all__ = [
 ]
 
 
-def _save(figure: Figure, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
-def plot_error_over_time(series: pd.DataFrame, objective: str, target: Path) -> None:
-    """Plot the served and the shadow global loss per realized cutoff."""
+def plot_error_over_time(
+    series: pd.DataFrame, objective: str, target: Path, cutoff: str = "cutoff"
+) -> None:
+    """Plot the served, shadow global and baseline losses per realized cutoff (``cutoff``)."""
     figure = Figure(figsize=(8, 3.6))
     axes = figure.subplots()
     name = objective.upper()
-    axes.plot(series["cutoff"], series[f"{objective}_served"], marker="o", label="served")
+    series = series.loc[series[cutoff].notna()]
+    axes.plot(series[cutoff], series[f"{objective}_served"], marker="o", label="served")
     axes.plot(
-        series["cutoff"],
+        series[cutoff],
         series[f"{objective}_global"],
         marker="s",
         linestyle="--",
         label="shadow global",
     )
+    for baseline, style in (("naive", ":"), ("btyd", "-.")):
+        column = f"{objective}_{baseline}"
+        if column in series.columns and series[column].notna().any():
+            axes.plot(series[cutoff], series[column], linestyle=style, label=baseline)
     axes.set_xlabel("prediction cutoff (realized)")
     axes.set_ylabel(name)
-    axes.set_title(f"Served against shadow global {name}, per cutoff")
+    axes.set_title(f"Served against shadow global {name} and the baselines, per cutoff")
     axes.legend(frameon=False)
     figure.autofmt_xdate()
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_entity_error_distribution(
@@ -71,7 +73,7 @@ def plot_entity_error_distribution(
     axes.set_ylabel("share of entities")
     axes.set_title("Per-entity error: live against the evaluation baseline")
     axes.legend(frameon=False)
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_local_win_rate(series: pd.DataFrame, target: Path) -> None:
@@ -86,7 +88,7 @@ def plot_local_win_rate(series: pd.DataFrame, target: Path) -> None:
     axes.set_ylabel("local wins")
     axes.set_title("Local win rate: local or blend served and closer than global")
     figure.autofmt_xdate()
-    _save(figure, target)
+    save_figure(figure, target)
 
 
 def plot_psi(psi: dict[str, float], threshold: float, target: Path) -> None:
@@ -103,4 +105,25 @@ def plot_psi(psi: dict[str, float], threshold: float, target: Path) -> None:
     axes.set_title("Feature drift")
     axes.tick_params(axis="y", labelsize=7)
     axes.legend(frameon=False, loc="lower right")
-    _save(figure, target)
+    save_figure(figure, target)
+
+
+def plot_backtest_activity(periods: pd.DataFrame, target: Path) -> None:
+    """Plot a backtest's retraining per period, its local share and its demotions."""
+    figure = Figure(figsize=(8, 4.2))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    colours = np.where(periods["global_retrained"], "#d62728", "#1f77b4")
+    top.bar(periods["date"], periods["entities_retrained"], width=4, color=colours)
+    top.set_ylabel("retrained")
+    top.set_title("Entities retrained per period (red: the global model too)")
+    scored = max(int(periods["entities_scored"].max()), 1)
+    bottom.plot(periods["date"], periods["local_share"], marker="o", label="local share")
+    bottom.bar(
+        periods["date"], periods["demoted"] / scored, width=4, color="#7f7f7f",
+        label="demoted (share)",
+    )  # fmt: skip
+    bottom.set_ylabel("share of entities")
+    bottom.set_xlabel("replayed date")
+    bottom.legend(frameon=False)
+    figure.autofmt_xdate()
+    save_figure(figure, target)

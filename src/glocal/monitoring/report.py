@@ -11,6 +11,7 @@ import pandas as pd
 
 from glocal.core.atomic import write_text_atomic
 from glocal.evaluation.report import REPORT_STYLE, html_figure, html_table
+from glocal.monitoring.live_error import error_line
 
 __all__ = ["PLOT_CAPTIONS", "write_monitor_report"]
 
@@ -71,8 +72,7 @@ def write_monitor_report(
         ["window", f"{window['start']} to {window['end']}"],
         ["realized predictions in the window", window["rows"]],
         ["entities with a realized prediction", window["entities"]],
-        [f"served {objective}", window.get(f"{objective}_served")],
-        [f"shadow global {objective}", window.get(f"{objective}_global")],
+        [f"{objective.upper()} in the window", error_line(window, objective)],
         ["entities demoted now", summary["demoted"]],
     ]
     checks = summary["data_checks"]
