@@ -78,3 +78,6 @@ def test_bad_dates_and_spacing_are_refused(
         == 2
     )
     assert "nope.csv does not exist" in capsys.readouterr().err
+    assert main([*args[:-1], "2030-01-01"]) == 2
+    assert "--start 2030-01-01 is after the end of the data" in capsys.readouterr().err
+    assert not list((root / "evaluation" / "backtest").iterdir())  # nothing left behind

@@ -181,6 +181,11 @@ def run_backtest(
         replay.init()
         version = ingest_file(data, replay, replay_settings).version
         last = end or version.date_max.date() + dt.timedelta(days=1)
+        if end is None and start > last:
+            raise ConfigError(
+                f"--start {start} is after the end of the data ({last}); give a start date "
+                "inside the data."
+            )
         dates = backtest_dates(start, last, every_days)
         periods = _replay(replay, dates, replay_settings)
         periods.to_parquet(staging / "periods.parquet", index=False)
