@@ -59,6 +59,7 @@ def test_unknown_key_names_path_and_allowed_keys(tmp_path: Path) -> None:
         ("features:\n  horizon_days: 0\n", "greater than 0"),
         ("panel:\n  mode: spreadsheet\n", "'transactions' or 'panel'"),
         ("log_level: LOUD\n", "log_level"),
+        ("global_model:\n  fit_workers: 0\n", "fit_workers"),
         ("- a\n- b\n", "mapping"),
         ("features: [unclosed\n", "not valid YAML"),
     ],

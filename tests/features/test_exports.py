@@ -14,6 +14,7 @@ def test_public_api():
         "PanelSplit",
         "build_latest_snapshot",
         "build_panel",
+        "build_panel_and_latest",
         "categorical_columns",
         "feature_baseline",
         "feature_columns",

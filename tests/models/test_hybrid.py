@@ -235,3 +235,13 @@ def test_mae_objective_fits_median_learners(small_panel: pd.DataFrame) -> None:
     assert learner.booster_.params["objective"] == "regression_l1"
     assert model.candidates_.objective == "mae"
     assert np.isfinite(model.predict(test)["prediction"]).all()
+
+
+def test_global_learners_fitted_on_threads_give_the_same_model() -> None:
+    panel, _ = make_synthetic_panel(120, 30, 3, heterogeneity=1.0, noise=0.5, seed=4)
+    fits = []
+    for workers in (1, 2):
+        settings = FAST_GLOBAL.model_copy(update={"fit_workers": workers})
+        model = synthetic_hybrid(global_model=settings).fit(panel)
+        fits.append(model.predict(panel)["prediction"].to_numpy())
+    np.testing.assert_array_equal(fits[0], fits[1])

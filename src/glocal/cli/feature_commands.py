@@ -29,12 +29,11 @@ def _from_transactions(
     workspace: Workspace, settings: Settings
 ) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
     from glocal.data import latest_data_version, load_clean_transactions
-    from glocal.features import build_latest_snapshot, build_panel
+    from glocal.features import build_panel_and_latest
 
     record = latest_data_version(workspace)
     transactions = load_clean_transactions(workspace, record.version)
-    panel = build_panel(transactions, settings.features)
-    latest = build_latest_snapshot(transactions, settings.features)
+    panel, latest = build_panel_and_latest(transactions, settings.features)
     return record.version, record.source_path, panel, latest
 
 

@@ -90,6 +90,23 @@ class GlobalModelSettings(Section):
         default=True,
         description="Let the panel's baseline_* forecasts themselves join the global ensemble.",
     )
+    fit_workers: int = Field(
+        default=-1,
+        description=(
+            "Global learners fitted at the same time, each on one thread (LightGBM releases "
+            "the interpreter while it trains); -1 means one per core. The numbers do not "
+            "depend on it."
+        ),
+    )
+
+    @field_validator("fit_workers")
+    @classmethod
+    def _workers_valid(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError(
+                "fit_workers must be a positive number of threads, or -1 for one per core"
+            )
+        return value
 
     @field_validator("offsets")
     @classmethod

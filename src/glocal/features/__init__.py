@@ -27,7 +27,11 @@ from glocal.features.split import (
     rolling_folds,
     split_panel,
 )
-from glocal.features.transactions_panel import build_latest_snapshot, build_panel
+from glocal.features.transactions_panel import (
+    build_latest_snapshot,
+    build_panel,
+    build_panel_and_latest,
+)
 
 __all__ = [
     "BlockRange",
@@ -37,6 +41,7 @@ __all__ = [
     "PanelSplit",
     "build_latest_snapshot",
     "build_panel",
+    "build_panel_and_latest",
     "categorical_columns",
     "feature_baseline",
     "feature_columns",

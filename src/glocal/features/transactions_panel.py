@@ -18,6 +18,8 @@ search (:mod:`~glocal.features.running_totals`). Nothing loops over cutoffs or e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -32,7 +34,7 @@ from glocal.features.snapshot_features import snapshot_features
 from glocal.features.transactions_input import prepare_transactions
 from glocal.features.transactions_sql import history_sql
 
-__all__ = ["build_latest_snapshot", "build_panel"]
+__all__ = ["build_latest_snapshot", "build_panel", "build_panel_and_latest"]
 
 _log = get_logger(__name__)
 
@@ -45,7 +47,31 @@ def _add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
     return panel
 
 
+@dataclass(frozen=True)
+class _History:
+    """Per-(entity, day) running totals of the transactions, and each entity's first purchase."""
+
+    codes: np.ndarray
+    first_days: np.ndarray
+    totals: RunningTotals
+
+
+def _history(lines: pd.DataFrame, settings: FeatureSettings) -> _History:
+    """Aggregate the transaction lines once, with DuckDB; every snapshot reads from it."""
+    with duckdb.connect() as con:
+        con.register("tx_frame", lines)
+        con.execute(history_sql(settings))
+        history = con.sql("SELECT * FROM history ORDER BY entity_id, day").df()
+        firsts = con.sql("SELECT entity_id, first_purchase FROM entities ORDER BY entity_id").df()
+    return _History(
+        codes=firsts["entity_id"].to_numpy(dtype=np.int64),
+        first_days=firsts["first_purchase"].to_numpy(dtype=np.int64),
+        totals=RunningTotals({column: history[column].to_numpy() for column in history.columns}),
+    )
+
+
 def _snapshots(
+    history: _History,
     lines: pd.DataFrame,
     entities: pd.Index,
     settings: FeatureSettings,
@@ -53,21 +79,14 @@ def _snapshots(
     with_country: bool,
 ) -> pd.DataFrame:
     """Compute the snapshot rows of every entity at every cutoff of ``cutoffs``."""
-    with duckdb.connect() as con:
-        con.register("tx_frame", lines)
-        con.execute(history_sql(settings))
-        history = con.sql("SELECT * FROM history ORDER BY entity_id, day").df()
-        firsts = con.sql("SELECT entity_id, first_purchase FROM entities ORDER BY entity_id").df()
-    codes = firsts["entity_id"].to_numpy(dtype=np.int64)
-    first_days = firsts["first_purchase"].to_numpy(dtype=np.int64)
-    row, cutoff = entity_cutoff_grid(first_days, cutoffs.days())
-    totals = RunningTotals({column: history[column].to_numpy() for column in history.columns})
+    row, cutoff = entity_cutoff_grid(history.first_days, cutoffs.days())
+    codes = history.codes[row]
     columns = snapshot_features(
-        totals, codes[row], cutoff, first_days[row], settings, cutoffs.end_day
+        history.totals, codes, cutoff, history.first_days[row], settings, cutoffs.end_day
     )
     panel = pd.DataFrame(
         {
-            ENTITY: entities[codes[row]],
+            ENTITY: entities[codes],
             CUTOFF: cutoff.astype("datetime64[D]").astype(CUTOFF_DTYPE),
             **columns,
         }
@@ -121,18 +140,7 @@ def build_panel(transactions: pd.DataFrame, settings: FeatureSettings) -> pd.Dat
         2011-01-17     NaN          4.0
 
     """
-    lines, entities = prepare_transactions(transactions)
-    first_purchase, last_day = _data_span(lines)
-    cutoffs = resolve_cutoff_range(first_purchase, last_day, settings)
-    panel = _snapshots(lines, entities, settings, cutoffs, "country" in transactions.columns)
-    _log.info(
-        "built a panel of %d rows, %d entities, cutoffs %s to %s every %d days",
-        len(panel),
-        panel["entity_id"].nunique(),
-        cutoffs.days()[0].astype("datetime64[D]"),
-        cutoffs.days()[-1].astype("datetime64[D]"),
-        cutoffs.every,
-    )
+    panel, _ = build_panel_and_latest(transactions, settings, latest=False)
     return panel
 
 
@@ -143,12 +151,44 @@ def build_latest_snapshot(transactions: pd.DataFrame, settings: FeatureSettings)
     after the last transaction); ``first_cutoff``/``last_cutoff`` do not apply. Features are
     defined exactly as in :func:`build_panel`; ``target`` is NaN unless the horizon fits.
     """
+    _, latest = build_panel_and_latest(transactions, settings, panel=False)
+    return latest
+
+
+def build_panel_and_latest(
+    transactions: pd.DataFrame,
+    settings: FeatureSettings,
+    *,
+    panel: bool = True,
+    latest: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return :func:`build_panel` and :func:`build_latest_snapshot` of ``transactions``.
+
+    The transactions are prepared and aggregated once for both; a frame not asked for
+    (``panel=False`` or ``latest=False``) comes back empty.
+    """
     lines, entities = prepare_transactions(transactions)
     first_purchase, last_day = _data_span(lines)
-    full = resolve_cutoff_range(
-        first_purchase,
-        last_day,
-        settings.model_copy(update={"first_cutoff": None, "last_cutoff": None}),
-    )
-    latest = CutoffRange(first=full.last, last=full.last, every=full.every, end_day=full.end_day)
-    return _snapshots(lines, entities, settings, latest, "country" in transactions.columns)
+    with_country = "country" in transactions.columns
+    cutoffs = resolve_cutoff_range(first_purchase, last_day, settings) if panel else None
+    history = _history(lines, settings)
+    rows, snapshot = pd.DataFrame(), pd.DataFrame()
+    if cutoffs is not None:
+        rows = _snapshots(history, lines, entities, settings, cutoffs, with_country)
+        _log.info(
+            "built a panel of %d rows, %d entities, cutoffs %s to %s every %d days",
+            len(rows),
+            rows["entity_id"].nunique(),
+            cutoffs.days()[0].astype("datetime64[D]"),
+            cutoffs.days()[-1].astype("datetime64[D]"),
+            cutoffs.every,
+        )
+    if latest:
+        full = resolve_cutoff_range(
+            first_purchase,
+            last_day,
+            settings.model_copy(update={"first_cutoff": None, "last_cutoff": None}),
+        )
+        last = CutoffRange(first=full.last, last=full.last, every=full.every, end_day=full.end_day)
+        snapshot = _snapshots(history, lines, entities, settings, last, with_country)
+    return rows, snapshot

@@ -27,10 +27,12 @@ The members are finally refitted on the whole history with their early-stopped s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +59,26 @@ _LEVEL = 0.05
 """Level of the component tests (entity id, confidence set), before multiplicity."""
 
 _log = get_logger("models.global_stage")
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def _parallel_map(
+    work: Callable[[_Item], _Result], items: Iterable[_Item], workers: int
+) -> list[_Result]:
+    """Return ``[work(item) for item in items]``, run on up to ``workers`` threads.
+
+    LightGBM trains inside its C library with the interpreter released, so independent
+    learners fitted on threads share the cores; each keeps its own ``n_jobs``, and its
+    numbers do not depend on what runs beside it.
+    """
+    jobs = list(items)
+    count = (os.cpu_count() or 1) if workers == -1 else workers
+    if count <= 1 or len(jobs) <= 1:
+        return [work(item) for item in jobs]
+    with ThreadPoolExecutor(max_workers=min(count, len(jobs))) as pool:
+        return list(pool.map(work, jobs))
 
 
 def _weighted(predictions: Sequence[FloatArray], weights: Sequence[float]) -> FloatArray:
@@ -212,16 +234,18 @@ class GlobalStage:
         codes: npt.NDArray[np.intp],
     ) -> tuple[bool, _Fitted, dict[str, Any]]:
         settings = self.settings or GlobalModelSettings()
-        plain = self._fit_learner(component, history, folds, features, categorical)
         choice = settings.entity_feature
         if settings.estimator != LIGHTGBM or choice is False:
+            plain = self._fit_learner(component, history, folds, features, categorical)
             return False, plain, {"entity_feature": False, "reason": "off"}
-        with_entity = self._fit_learner(
-            component,
-            history,
-            folds,
-            [*features, ENTITY_COLUMN],
-            [*categorical, ENTITY_COLUMN],
+        designs = [
+            (features, categorical),
+            ([*features, ENTITY_COLUMN], [*categorical, ENTITY_COLUMN]),
+        ]
+        plain, with_entity = _parallel_map(
+            lambda design: self._fit_learner(component, history, folds, *design),
+            designs,
+            settings.fit_workers,
         )
         if choice is True:
             return True, with_entity, {"entity_feature": True, "reason": "on"}
@@ -272,10 +296,12 @@ class GlobalStage:
             features, categorical = [*features, ENTITY_COLUMN], [*categorical, ENTITY_COLUMN]
         self.learner_features_, self.learner_categorical_ = features, categorical
         fitted = {first.component.name: first}
-        for component in learners[1:]:
-            fitted[component.name] = self._fit_learner(
-                component, history, folds, features, categorical
-            )
+        others = _parallel_map(
+            lambda component: self._fit_learner(component, history, folds, features, categorical),
+            learners[1:],
+            settings.fit_workers,
+        )
+        fitted.update({f.component.name: f for f in others})
         baselines = []
         if settings.ensemble_baselines:
             baselines = [
@@ -376,12 +402,11 @@ class GlobalStage:
 
     def _refit_members(self, history: pd.DataFrame, fitted: dict[str, _Fitted]) -> None:
         settings = self.settings or GlobalModelSettings()
-        self.models_: dict[str, GlobalModel] = {}
-        for name in self.members_:
-            if name not in fitted:
-                continue
-            recent = fitted[name].fold_models[0]
-            self.models_[name] = recent.refit(history) if settings.refit_on_validation else recent
+        learners = [name for name in self.members_ if name in fitted]
+        recent = [fitted[name].fold_models[0] for name in learners]
+        if settings.refit_on_validation:
+            recent = _parallel_map(lambda model: model.refit(history), recent, settings.fit_workers)
+        self.models_: dict[str, GlobalModel] = dict(zip(learners, recent, strict=True))
         self.history_prediction_ = self.predict(history)
 
     # -- prediction ---------------------------------------------------------------------

@@ -5,6 +5,8 @@ very code of a day in production, with the clock set to ``d``:
 ``run_pipeline(..., as_of=d)`` (global model when due, incremental local retraining and
 selection, demotions honoured, batch predictions), then :func:`run_monitor` (predictions
 whose horizon has passed against their actuals, new demotions). Nothing is reimplemented.
+Every date's monitor writes its JSON and Parquet files; only the last one draws its HTML
+report (the backtest's own report holds the time series of every date).
 
 The replay happens in a scratch workspace of its own, with its own SQLite registry, inside
 the output directory, so it never touches the user's registry or production alias. The
@@ -130,7 +132,8 @@ def _replay(workspace: Workspace, dates: list[dt.date], settings: Settings) -> p
         start = time.perf_counter()
         summary = run_pipeline(workspace, settings, as_of=day)
         with clock.frozen_at(clock.as_of_moment(day)):
-            monitor = run_monitor(workspace, settings)
+            # every date's JSON and Parquet; the HTML report of the last date only
+            monitor = run_monitor(workspace, settings, report=number == len(dates) - 1)
         seconds = time.perf_counter() - start
         rows.append(_row(day, summary, monitor, seconds))
         _log.info(

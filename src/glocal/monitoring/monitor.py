@@ -192,13 +192,17 @@ def _plots(
     return plots
 
 
-def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True) -> MonitorResult:
+def run_monitor(
+    workspace: Workspace, settings: Settings, *, record: bool = True, report: bool = True
+) -> MonitorResult:
     """Monitor the production run as of the clock's date; see the module docstring.
 
     Args:
         workspace: The workspace (with a production run and a current panel).
         settings: Its settings (``monitoring.*``, ``objective``, the horizon).
         record: Record the demotions in the registry (``False``: report them only).
+        report: Draw the plots and write ``report.html`` (``False``: the JSON and the
+            Parquet files only, as a backtest does for every date but its last).
 
     Raises:
         WorkspaceError: No production run or no panel yet.
@@ -224,6 +228,7 @@ def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True
         monitoring,
         settings.features.cutoff_every_days,
         settings.features.horizon_days,
+        settings.objective,
     )
     entities["already_demoted"] = entities["entity_id"].isin(active)
     entities["demote"] = entities["demote"] & ~entities["already_demoted"]
@@ -256,9 +261,10 @@ def run_monitor(workspace: Workspace, settings: Settings, *, record: bool = True
     with atomic_directory(target, replace=True) as directory:
         entities.to_parquet(directory / "entities.parquet", index=False)
         live.series.to_parquet(directory / "series.parquet", index=False)
-        plots = _plots(directory, live, entities, production, drift, settings)
-        write_monitor_report(summary, entities, plots, directory / "report.html")
-        for path in plots.values():
-            path.unlink()  # embedded in the report
+        if report:
+            plots = _plots(directory, live, entities, production, drift, settings)
+            write_monitor_report(summary, entities, plots, directory / "report.html")
+            for path in plots.values():
+                path.unlink()  # embedded in the report
         write_json_atomic(directory / "monitor.json", summary)
     return MonitorResult(target, summary, entities, live.series, alerts)

@@ -32,8 +32,7 @@ from glocal.data import (
     write_demo_file,
 )
 from glocal.features import (
-    build_latest_snapshot,
-    build_panel,
+    build_panel_and_latest,
     read_current_panel,
     read_panel,
     write_panel,
@@ -185,8 +184,7 @@ def panel_step(
     if _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
     transactions = transactions_as_of(workspace, version, as_of)
-    panel = build_panel(transactions, settings.features)
-    latest = build_latest_snapshot(transactions, settings.features)
+    panel, latest = build_panel_and_latest(transactions, settings.features)
     write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
     mark_panel_built(workspace, version.version, settings, as_of)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
