@@ -1,22 +1,39 @@
 """Which entities' local models now lose to the global model, significantly.
 
 An entity is tested when a local model (or a blend) served it on at least
-``monitoring.demotion_min_periods`` realized predictions of the window. Its evidence is the
-mean of ``served loss - global loss`` over those predictions (> 0: local is worse).
+``monitoring.demotion_min_periods`` realized predictions of the window.
 
-* **Variance.** An entity's own variance of the differences is shrunk, with the weight of
-  :data:`PRIOR_PERIODS` periods, toward a prior on its own scale: the median over the
-  tested entities of ``variance / (served loss + global loss)^2``, times its own
-  ``(served loss + global loss)^2``. Two nearly equal differences cannot make a tiny
-  variance, and a big spender is not judged with a small spender's variance.
+**Squared error (``objective: mse``).** Write ``delta_t = served_t - global_t`` (the local
+correction, known when the prediction was served) and ``r_t = target_t - global_t`` (the
+global model's residual). Then ``served loss - global loss = delta_t^2 - 2 delta_t r_t``:
+the local model loses exactly when ``beta = sum delta r / sum delta^2``, the share of its
+correction that came true, is below 1/2. The test is on ``beta`` with the corrections
+given, ``t = (sum delta^2 - 2 sum delta r) / (2 s sqrt(sum delta^2))``, ``s^2`` the residual
+variance of ``r`` around ``beta delta``. Unlike a t-test on the raw loss differences, a
+correction that is large one week and small the next does not count as noise: that made
+the raw test miss most changed entities for several periods.
+
+**Absolute error (``objective: mae``).** The loss difference is not linear in ``r``; the
+test is a t-test on the mean of ``served loss - global loss``.
+
+Common to both:
+
+* **Variance.** An entity's own variance (of ``r`` around ``beta delta``, or of the loss
+  differences) is shrunk, with the weight of :data:`PRIOR_PERIODS` periods, toward a prior
+  on its own scale: the median over the tested entities of the variance relative to the
+  entity's scale, times its own scale. The scale is ``(served loss + global loss)^2`` for
+  the loss differences, and that divided by the mean squared correction for ``r``. Two
+  nearly equal periods cannot make a tiny variance, and a big spender is not judged with
+  a small spender's variance.
 * **Overlapping horizons.** Targets of consecutive cutoffs overlap when the horizon is
-  longer than the cutoff spacing, so their differences are correlated. The variance of the
-  mean uses the correlation of overlapping sums, ``rho_j = max(0, 1 - j * spacing /
-  horizon)``, exactly for ``n`` periods: ``var / n * (1 + 2 sum_j (1 - j/n) rho_j)``; and
-  the sample variance, which the same correlation shrinks, is divided by its expected
-  shrinkage (:func:`variance_bias`).
+  longer than the cutoff spacing, so their errors are correlated. The variance of the sum
+  uses the correlation of overlapping sums, ``rho_j = max(0, 1 - j * spacing / horizon)``,
+  for ``n`` periods: ``var * n * (1 + 2 sum_j (1 - j/n) rho_j)`` (exact for a steady
+  correction); and the sample variance, which the same correlation shrinks, is divided by
+  its expected shrinkage (:func:`variance_bias`).
 * **Test.** One-sided Student t with ``n - 1 + PRIOR_PERIODS`` degrees of freedom; the
-  entity is demoted when the difference is positive and ``p < demotion_significance``.
+  entity is demoted when the local model did worse (mean loss difference > 0) and
+  ``p < demotion_significance``.
 """
 
 from __future__ import annotations
@@ -25,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from glocal.config.models import Objective
 from glocal.config.monitoring import MonitoringSettings
 
 __all__ = ["PRIOR_PERIODS", "judge_demotions", "overlap_factor"]
@@ -76,47 +94,100 @@ def variance_bias(periods: np.ndarray, spacing_days: int, horizon_days: int) -> 
     return np.asarray(np.maximum(bias, 0.05), dtype=np.float64)
 
 
+_CORRECTION_COLUMNS = ("correction_sq", "correction_residual", "residual_sq")
+
+
+def _shrunk(own: np.ndarray, scale: np.ndarray, n: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Return each entity's variance shrunk toward ``median(own / scale) * scale``."""
+    usable = pool & np.isfinite(own) & (scale > 0)
+    ratios = own[usable] / scale[usable]
+    relative = float(np.median(ratios)) if len(ratios) else 1.0
+    own = np.where(np.isfinite(own) & (n >= 2), own, 0.0)
+    prior = relative * scale
+    weight = (n - 1).clip(0)
+    return np.asarray((weight * own + PRIOR_PERIODS * prior) / (weight + PRIOR_PERIODS))
+
+
+def _squared_error_stat(
+    frame: pd.DataFrame, n: np.ndarray, tested: np.ndarray, spacing: int, horizon: int
+) -> np.ndarray:
+    """Return the t statistic of ``beta < 1/2`` (see the module docstring) per entity."""
+    sdd = frame["correction_sq"].to_numpy(dtype=np.float64)
+    sdr = frame["correction_residual"].to_numpy(dtype=np.float64)
+    srr = frame["residual_sq"].to_numpy(dtype=np.float64)
+    positive = sdd > 0
+    safe = np.where(positive, sdd, 1.0)
+    rss = np.maximum(srr - np.where(positive, sdr * sdr / safe, 0.0), 0.0)
+    periods = n.astype(np.int64)
+    own = rss / np.maximum(n - 1, 1) / variance_bias(periods, spacing, horizon)
+    own = np.where(n >= 2, own, np.nan)
+    # the noise is at most the smaller of the two mean squared errors (each is the noise
+    # plus that model's squared bias): the scale of an entity's variance
+    # the prior of the loss differences' variance is on the scale (served + global loss)^2,
+    # as in the t-test on differences; through delta_bar^2 it is a scale of r's variance
+    level = frame["served_loss"].to_numpy(dtype=np.float64) + frame["global_loss"].to_numpy(
+        dtype=np.float64
+    )
+    scale = level**2 / np.maximum(sdd / np.maximum(n, 1), 1e-300)
+    variance = _shrunk(own, scale, n, tested & (n >= 2))
+    spread = sdd * overlap_factor(periods, spacing, horizon)
+    se = 2.0 * np.sqrt(np.maximum(variance * spread, 1e-300))
+    return np.where(tested & positive, (sdd - 2.0 * sdr) / se, 0.0)
+
+
+def _difference_stat(
+    frame: pd.DataFrame, n: np.ndarray, tested: np.ndarray, spacing: int, horizon: int
+) -> np.ndarray:
+    """Return the t statistic of the mean loss difference per entity."""
+    mean = frame["loss_difference"].to_numpy(dtype=np.float64)
+    periods = n.astype(np.int64)
+    # correlated periods lie close together: undo that bias of the sample variance
+    own = frame["difference_variance"].to_numpy(dtype=np.float64) / variance_bias(
+        periods, spacing, horizon
+    )
+    own = np.where(n >= 2, own, np.nan)
+    # the prior variance scales with the entity's own loss level: big spenders vary more
+    level = np.maximum(
+        frame["served_loss"].to_numpy(dtype=np.float64)
+        + frame["global_loss"].to_numpy(dtype=np.float64),
+        1e-12,
+    )
+    pool = tested & (n >= 2) & np.isfinite(own)
+    if not pool.any():  # no entity with two periods yet: the squared differences
+        own = np.where(tested, mean**2, np.nan)
+        pool = tested
+    variance = _shrunk(own, level**2, n, pool)
+    factor = overlap_factor(periods, spacing, horizon)
+    se = np.sqrt(np.maximum(variance, 1e-300) * factor / np.maximum(n, 1))
+    return np.where(tested, mean / se, 0.0)
+
+
 def judge_demotions(
     entities: pd.DataFrame,
     settings: MonitoringSettings,
     spacing_days: int,
     horizon_days: int,
+    objective: Objective = "mse",
 ) -> pd.DataFrame:
     """Add ``tested``, ``t_stat``, ``p_value`` and ``demote`` to the per-entity frame.
 
     Args:
         entities: From :func:`~glocal.monitoring.live_error.live_errors`
-            (``local_periods``, ``loss_difference``, ``difference_variance``).
+            (``local_periods``, ``loss_difference``, ``difference_variance`` and the
+            correction sums ``correction_sq``, ``correction_residual``, ``residual_sq``).
         settings: The monitoring settings (minimum periods, test level).
         spacing_days: Days between consecutive cutoffs.
         horizon_days: The target's horizon.
+        objective: The loss the served and global predictions are compared on.
 
     """
     frame = entities.copy()
     n = frame["local_periods"].to_numpy(dtype=np.float64)
-    tested = (n >= settings.demotion_min_periods) & frame["loss_difference"].notna().to_numpy()
     mean = frame["loss_difference"].to_numpy(dtype=np.float64)
-    # correlated periods lie close together: undo that bias of the sample variance
-    own = frame["difference_variance"].to_numpy(dtype=np.float64) / variance_bias(
-        n.astype(np.int64), spacing_days, horizon_days
-    )
-    # the prior variance scales with the entity's own loss level: big spenders vary more
-    scale = np.maximum(
-        frame["served_loss"].to_numpy(dtype=np.float64)
-        + frame["global_loss"].to_numpy(dtype=np.float64),
-        1e-12,
-    )
-    pool_from = tested & (n >= 2) & np.isfinite(own)
-    ratios = own[pool_from] / scale[pool_from] ** 2
-    relative = float(np.median(ratios)) if len(ratios) else float("nan")
-    if not np.isfinite(relative):  # no entity with two periods yet: the squared differences
-        relative = float(np.mean((mean[tested] / scale[tested]) ** 2)) if tested.any() else 1.0
-    own = np.where(np.isfinite(own) & (n >= 2), own, 0.0)
-    prior = relative * scale**2
-    shrunk = ((n - 1).clip(0) * own + PRIOR_PERIODS * prior) / ((n - 1).clip(0) + PRIOR_PERIODS)
-    factor = overlap_factor(n.astype(np.int64), spacing_days, horizon_days)
-    se = np.sqrt(np.maximum(shrunk, 1e-300) * factor / np.maximum(n, 1))
-    t_stat = np.where(tested, mean / se, np.nan)
+    tested = (n >= settings.demotion_min_periods) & np.isfinite(mean)
+    squared = objective == "mse" and all(c in frame.columns for c in _CORRECTION_COLUMNS)
+    statistic = _squared_error_stat if squared else _difference_stat
+    t_stat = np.where(tested, statistic(frame, n, tested, spacing_days, horizon_days), np.nan)
     dof = np.maximum(n - 1, 0) + PRIOR_PERIODS
     p_value = np.where(tested, stats.t.sf(np.nan_to_num(t_stat), dof), np.nan)
     frame["tested"] = tested

@@ -134,6 +134,21 @@ def _entities(window: pd.DataFrame) -> pd.DataFrame:
     moments = moments.reindex(entities["entity_id"])
     entities["loss_difference"] = moments["mean"].to_numpy()
     entities["difference_variance"] = moments["var"].to_numpy()
+    # the squared-error evidence in the local correction's own terms (see demotion.py):
+    # delta = served - global (known when served), residual = target - global
+    delta = local["prediction"] - local["global_prediction"]
+    residual = local["target"] - local["global_prediction"]
+    products = pd.DataFrame(
+        {
+            "correction_sq": delta * delta,
+            "correction_residual": delta * residual,
+            "residual_sq": residual * residual,
+        }
+    )
+    sums = products.groupby(local["entity_id"], sort=True).sum()
+    sums = sums.reindex(entities["entity_id"])
+    for column in sums.columns:
+        entities[column] = sums[column].to_numpy(dtype=np.float64)
     return entities
 
 
