@@ -107,3 +107,32 @@ def test_dependence_lags_are_left_to_the_model_layer() -> None:
     assert Settings().selection.dependence_lags is None
     explicit = Settings.model_validate({"selection": {"dependence_lags": 1}})
     assert explicit.selection.dependence_lags == 1
+
+
+def test_environment_values_lists_mappings_and_empty(tmp_path: Path) -> None:
+    env = {
+        "GLOCAL_GLOBAL_MODEL__PARAMS": "{learning_rate: 0.1}",
+        "GLOCAL_GLOBAL_MODEL__OFFSETS": "[none, naive]",
+        "GLOCAL_REGISTRY__URL": "",
+    }
+    path = tmp_path / "settings.yaml"
+    path.write_text("registry:\n  url: sqlite:///elsewhere.db\n")
+    settings = load_settings(path, environ=env)
+    assert settings.global_model.params == {"learning_rate": 0.1}
+    assert settings.global_model.offsets == ["none", "naive"]
+    assert settings.registry.url is None  # an empty variable means null, over the file
+
+
+def test_unknown_environment_key_names_the_variable_and_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(None, environ={"GLOCAL_FEATURES__HORIZON": "3"})
+    message = str(excinfo.value)
+    assert "GLOCAL_FEATURES__HORIZON" in message and "horizon_days" in message
+
+
+def test_settings_built_in_code_never_read_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GLOCAL_SEED", "9")
+    assert Settings().seed == 42
+    assert load_settings(None).seed == 9
