@@ -56,8 +56,8 @@ class GlobalModelSettings(Section):
         description=(
             "In the hybrid model, give the LightGBM global model the entity id as a "
             "categorical feature (it learns regularized per-entity effects from all rows); "
-            "'auto' keeps it only when it is significantly better on the validation folds "
-            "(a paired test clustered by entity)."
+            "'auto' keeps it only when it is better on the most recent validation fold and "
+            "significantly better on all of them (a paired test clustered by entity)."
         ),
     )
     offsets: list[str] = Field(

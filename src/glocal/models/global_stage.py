@@ -11,7 +11,9 @@ Components:
 Every learner is fitted once per validation fold on the rows before it (the most recent
 fold early-stops it; the others reuse its size), so each component has out-of-time
 predictions on every fold. ``entity_feature: auto`` adds the entity id to the learners
-only if that is significantly better on the folds. Then, with ``ensemble: auto``, the
+only if that is better on the most recent fold (checked first: the learner with the id is
+fitted on the other folds only if it wins there) and significantly better on all of them.
+Then, with ``ensemble: auto``, the
 stage averages every component not significantly worse than the best one (a model
 confidence set; each test is clustered by entity, so a few very large customers cannot
 decide it), with weights ``(best loss / component loss) ** ensemble_sharpness`` on the
@@ -191,27 +193,41 @@ class GlobalStage:
         folds: Sequence[Fold],
         features: list[str],
         categorical: list[str],
+        *,
+        first_only: bool = False,
     ) -> _Fitted:
+        """Fit ``component`` on every fold: early-stopped on the first, that size on the rest.
+
+        With ``first_only``, only the first (most recent) fold is fitted; :meth:`_complete`
+        adds the others.
+        """
         settings = (self.settings or GlobalModelSettings()).model_copy(
             update={"refit_on_validation": False}
         )
         cutoffs = history[TIME_COLUMN]
-        models: list[GlobalModel] = []
-        predictions: list[FloatArray] = []
-        first: GlobalModel | None = None
-        for fold in folds:
-            train = history.loc[fold.train_mask(cutoffs)]
-            validation = history.loc[fold.validation_mask(cutoffs)]
-            if first is None:
-                model = GlobalModel(
-                    settings, seed=self.seed, objective=self.objective, offset=component.column
-                ).fit(train, validation, features, categorical)
-                first = model
-            else:
-                model = first.refit(train)
-            models.append(model)
-            predictions.append(model.predict(validation))
-        return _Fitted(component, models, predictions)
+        fold = folds[0]
+        model = GlobalModel(
+            settings, seed=self.seed, objective=self.objective, offset=component.column
+        ).fit(
+            history.loc[fold.train_mask(cutoffs)],
+            history.loc[fold.validation_mask(cutoffs)],
+            features,
+            categorical,
+        )
+        fitted = _Fitted(
+            component, [model], [model.predict(history.loc[fold.validation_mask(cutoffs)])]
+        )
+        return fitted if first_only else self._complete(fitted, history, folds)
+
+    def _complete(self, fitted: _Fitted, history: pd.DataFrame, folds: Sequence[Fold]) -> _Fitted:
+        """Fit the folds after the first with the first fold's early-stopped size."""
+        cutoffs = history[TIME_COLUMN]
+        first = fitted.fold_models[0]
+        for fold in folds[len(fitted.fold_models) :]:
+            model = first.refit(history.loc[fold.train_mask(cutoffs)])
+            fitted.fold_models.append(model)
+            fitted.validation.append(model.predict(history.loc[fold.validation_mask(cutoffs)]))
+        return fitted
 
     def _baseline_predictions(
         self, component: Component, history: pd.DataFrame, folds: Sequence[Fold]
@@ -238,20 +254,37 @@ class GlobalStage:
         if settings.estimator != LIGHTGBM or choice is False:
             plain = self._fit_learner(component, history, folds, features, categorical)
             return False, plain, {"entity_feature": False, "reason": "off"}
-        designs = [
-            (features, categorical),
-            ([*features, ENTITY_COLUMN], [*categorical, ENTITY_COLUMN]),
-        ]
+        entity_features = [*features, ENTITY_COLUMN]
+        entity_categorical = [*categorical, ENTITY_COLUMN]
+        if choice is True:
+            with_entity = self._fit_learner(
+                component, history, folds, entity_features, entity_categorical
+            )
+            return True, with_entity, {"entity_feature": True, "reason": "on"}
+        # the plain learner on every fold beside the one with the entity id on the most
+        # recent fold; the latter goes on to the other folds only if it wins that one
         plain, with_entity = _parallel_map(
-            lambda design: self._fit_learner(component, history, folds, *design),
-            designs,
+            lambda job: self._fit_learner(component, history, folds, *job[:2], first_only=job[2]),
+            [(features, categorical, False), (entity_features, entity_categorical, True)],
             settings.fit_workers,
         )
-        if choice is True:
-            return True, with_entity, {"entity_feature": True, "reason": "on"}
-        loss_plain = row_loss(target, np.concatenate(plain.validation), self.objective)
-        loss_entity = row_loss(target, np.concatenate(with_entity.validation), self.objective)
-        comparison = clustered_comparison(loss_entity, loss_plain, codes)
+        recent = len(plain.validation[0])
+        loss_plain = row_loss(target[:recent], plain.validation[0], self.objective).mean()
+        loss_entity = row_loss(target[:recent], with_entity.validation[0], self.objective).mean()
+        if not loss_entity < loss_plain:
+            return (
+                False,
+                plain,
+                {
+                    "entity_feature": False,
+                    "reason": "not better on the most recent fold",
+                    "recent_fold_loss": {"plain": float(loss_plain), "entity": float(loss_entity)},
+                },
+            )
+        with_entity = self._complete(with_entity, history, folds)
+        loss_plain_all = row_loss(target, np.concatenate(plain.validation), self.objective)
+        loss_entity_all = row_loss(target, np.concatenate(with_entity.validation), self.objective)
+        comparison = clustered_comparison(loss_entity_all, loss_plain_all, codes)
         use = comparison.p_value < _LEVEL
         report = {
             "entity_feature": bool(use),
@@ -259,6 +292,7 @@ class GlobalStage:
             "gain": comparison.gain,
             "z": comparison.z,
             "p_value": comparison.p_value,
+            "recent_fold_loss": {"plain": float(loss_plain), "entity": float(loss_entity)},
         }
         return bool(use), with_entity if use else plain, report
 
