@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -94,3 +95,24 @@ def test_predict_without_production_exits_2(
     main(["init", str(tmp_path / "ws")])
     assert main(["predict", "-w", str(tmp_path / "ws")]) == 2
     assert "glocal run" in capsys.readouterr().err
+
+
+def test_run_json_stop_after_register_then_promote(
+    run_workspace: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _, run_id = run_workspace
+    args = ["run", "-w", str(root), "--retrain-global", "--stop-after", "register", "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)  # one line of JSON, nothing else
+    assert summary["run_id"] != run_id and _production(root) == run_id
+    assert main(["registry", "promote", summary["run_id"], "-w", str(root)]) == 0
+    assert _production(root) == summary["run_id"]
+
+
+def test_run_stop_after_an_unknown_step_exits_2_naming_the_steps(
+    run_workspace: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _, _ = run_workspace
+    assert main(["run", "-w", str(root), "--stop-after", "publish"]) == 2
+    err = capsys.readouterr().err
+    assert "--stop-after publish" in err and "register" in err and "Traceback" not in err

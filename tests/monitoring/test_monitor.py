@@ -80,6 +80,16 @@ def test_thresholds_come_from_the_settings(replay: Replay) -> None:
     assert [a.name for a in late.alerts if a.name == "data_late"] == ["data_late"]
 
 
+def test_excluded_features_are_reported_but_never_alert(replay: Replay) -> None:
+    every = _monitor(replay, psi_alert=1e-9, drift_alert_exclude=[])
+    alerted = {a.message.split("'")[1] for a in every.alerts if a.name == "feature_drift"}
+    assert "tenure_days" in alerted
+    default = _monitor(replay, psi_alert=1e-9)
+    quiet = {a.message.split("'")[1] for a in default.alerts if a.name == "feature_drift"}
+    assert quiet == alerted - {"tenure_days"}
+    assert "tenure_days" in default.summary["drift"]["features"]
+
+
 def test_a_rerun_replaces_the_day_s_outputs_whole(replay: Replay) -> None:
     first = _monitor(replay, psi_alert=1e-9)
     second = _monitor(replay, psi_alert=1e9)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from glocal.config import Workspace
+from glocal.core.errors import ConfigError
 from glocal.models.persistence import load_hybrid
 from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, run_pipeline
 from glocal.pipeline.run import STEPS
@@ -176,3 +177,23 @@ def test_run_reuses_the_panel_glocal_features_built(tmp_path: Path) -> None:
     steps = {step.name: step for step in summary.steps}
     assert steps["features"].status == "skipped", steps["features"].detail
     assert steps["train"].status == "ran"
+
+
+def test_stop_after_register_registers_without_moving_production(after_first_run: Run) -> None:
+    workspace, first, _ = after_first_run
+    summary = run_pipeline(
+        workspace, workspace.settings(), retrain_global=True, stop_after="register"
+    )
+    assert summary.run_id is not None and summary.run_id != first.run_id
+    assert _production(workspace) == first.run_id  # registered, not promoted
+    verify_bundle(_bundle(workspace, summary.run_id))
+    statuses = {s.name: s.status for s in summary.steps}
+    assert statuses["register"] == "ran"
+    assert {statuses[name] for name in ("promote", "predict", "prune")} == {"skipped"}
+    assert summary.predictions is None
+
+
+def test_stop_after_names_the_steps_when_it_is_not_one(after_first_run: Run) -> None:
+    workspace, _, _ = after_first_run
+    with pytest.raises(ConfigError, match="promote"):
+        run_pipeline(workspace, workspace.settings(), stop_after="publish")

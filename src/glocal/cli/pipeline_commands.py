@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 from glocal.cli.common import WorkspaceOption, open_workspace, parse_date, stdout_console
 from glocal.config import Workspace
+from glocal.core.errors import ConfigError
 
 __all__ = ["predict", "register", "run"]
 
@@ -42,11 +44,25 @@ def run(
             "it and stamp the run, bundle and registry with it.",
         ),
     ] = None,
+    stop_after: Annotated[
+        str | None,
+        typer.Option(
+            "--stop-after",
+            help="Run the steps up to this one (ingest, features, train, bundle, register, "
+            "promote, predict, prune); 'register' trains and registers without promoting.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the run's summary as one line of JSON."),
+    ] = False,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Run the daily pipeline: data to models to predictions."""
-    from glocal.pipeline import WorkspaceLock, render_summary, run_pipeline
+    from glocal.pipeline import STEPS, WorkspaceLock, render_summary, run_pipeline
 
+    if stop_after is not None and stop_after not in STEPS:
+        raise ConfigError(f"--stop-after {stop_after}: not a step; use one of {', '.join(STEPS)}.")
     root = workspace.resolve()
     with WorkspaceLock(root, command="glocal run"):
         Workspace(root).init()
@@ -57,7 +73,11 @@ def run(
             data=data.resolve() if data else None,
             retrain_global=retrain_global,
             as_of=_parse_date(as_of, "--as-of"),
+            stop_after=stop_after,
         )
+    if as_json:
+        print(json.dumps(summary.to_dict(), sort_keys=True))
+        return
     for table in render_summary(summary):
         stdout_console.print(table)
 

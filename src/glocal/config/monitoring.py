@@ -44,6 +44,14 @@ class MonitoringSettings(Section):
         gt=0,
         description="Alert when a feature's or the target's PSI against training exceeds this.",
     )
+    drift_alert_exclude: list[str] = Field(
+        default_factory=lambda: ["tenure_days"],
+        description=(
+            "Features whose PSI is reported but never alerts. tenure_days grows with the "
+            "calendar for every customer, so against a baseline from older cutoffs it "
+            "drifts by construction; [] alerts on every feature."
+        ),
+    )
     unknown_share_alert: float = Field(
         default=0.2,
         ge=0,

@@ -37,8 +37,9 @@ def drift_report(
 ) -> tuple[dict[str, Any], list[Alert]]:
     """PSI of every feature (latest snapshot) and of the target (latest realized cutoff).
 
-    Returns the report and an alert per feature (``feature_drift``) or target
-    (``target_drift``) above ``monitoring.psi_alert``. A bundle without a baseline (written
+    Returns the report and an alert per feature (``feature_drift``; not for those in
+    ``monitoring.drift_alert_exclude``) or target (``target_drift``) above
+    ``monitoring.psi_alert``. A bundle without a baseline (written
     before baselines existed) gives an empty report and no alert.
     """
     if baseline is None:
@@ -61,7 +62,7 @@ def drift_report(
             "`glocal run --retrain-global`.",
         )
         for name, value in sorted(psi.items(), key=lambda item: -item[1])
-        if value > settings.psi_alert
+        if value > settings.psi_alert and name not in settings.drift_alert_exclude
     ]
     if target_psi is not None and target_psi > settings.psi_alert:
         alerts.append(

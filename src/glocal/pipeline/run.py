@@ -80,11 +80,25 @@ class _Steps:
     """Times each step, records ran/skipped, and advances the progress bar."""
 
     def __init__(
-        self, summary: RunSummary, progress: StepProgress, on_step: StepHook | None
+        self,
+        summary: RunSummary,
+        progress: StepProgress,
+        on_step: StepHook | None,
+        stop_after: str | None = None,
     ) -> None:
         self.summary = summary
         self.progress = progress
         self.on_step = on_step
+        self.stop_after = stop_after
+
+    def stopped(self, name: str) -> bool:
+        """Whether ``name`` comes after the ``stop_after`` step (recorded as skipped)."""
+        if self.stop_after is None or STEPS.index(name) <= STEPS.index(self.stop_after):
+            return False
+        detail = f"stopped after {self.stop_after} (--stop-after)"
+        self.summary.steps.append(StepRecord(name, "skipped", 0.0, detail))
+        self.progress.advance(name)
+        return True
 
     def reached(self, name: str) -> None:
         """Tell the hook, if any, that ``name`` is about to run."""
@@ -137,10 +151,14 @@ def _publish(
         path = write_bundle(workspace, run_id, outcome.model, metadata)
         note["detail"] = str(path.relative_to(workspace.root))
     manifest = verify_bundle(path)
+    if steps.stopped("register"):
+        return
     with steps.step("register") as note, Registry.open(settings.registry.url, workspace) as reg:
         record = RunRecord.from_manifest(manifest, path, workspace, summary=steps.summary.to_dict())
         reg.record_run(record, GlobalVersion.from_manifest(manifest), outcome.entity_models)
         note["detail"] = f"{len(outcome.entity_models):,} entity models"
+    if steps.stopped("promote"):
+        return
     with steps.step("promote") as note, Registry.open(settings.registry.url, workspace) as reg:
         previous = reg.promote(run_id, verify=False)  # verified above, before registering
         note["detail"] = f"production: {previous or 'none'} -> {run_id}"
@@ -262,6 +280,8 @@ def _record_and_publish(
 
 def _skip_publishing(record: dict[str, Any] | None, steps: _Steps) -> None:
     for name in ("bundle", "register", "promote"):
+        if steps.stopped(name):
+            continue
         with steps.step(name) as note:
             note["status"], note["detail"] = "skipped", "no new run"
     entities = int(record.get("counts", {}).get("entities", 0)) if record else 0
@@ -317,6 +337,10 @@ def _train_and_publish(
     summary.production_run_id = production[0] if production else None
     run_id = new_run_id()
     outcome: TrainingOutcome | None = None
+    if steps.stopped("train"):
+        for name in ("bundle", "register", "promote"):
+            steps.stopped(name)
+        return None
     with steps.step("train") as note:
         if plan.mode == "skip":
             note["status"], note["detail"] = "skipped", plan.reason
@@ -335,6 +359,10 @@ def _train_and_publish(
     if outcome is None:
         _skip_publishing(record, steps)
         return None
+    if steps.stopped("bundle"):
+        for name in ("register", "promote"):
+            steps.stopped(name)
+        return outcome
     context = {
         "production": production,
         "panel_key": panel_result.key,
@@ -374,6 +402,7 @@ def run_pipeline(
     retrain_global: bool = False,
     as_of: dt.date | None = None,
     on_step: StepHook | None = None,
+    stop_after: str | None = None,
 ) -> RunSummary:
     """Run every step of the pipeline in an initialised, locked workspace.
 
@@ -387,6 +416,10 @@ def run_pipeline(
             it are used, and every timestamp the run records (run id, bundle, registry)
             is that moment (:mod:`glocal.core.clock`). ``None``: now, on all the data.
         on_step: Called with each step's name before it runs (fault injection in tests).
+        stop_after: Run the steps up to and including this one (one of :data:`STEPS`);
+            the later ones are recorded as skipped. ``"register"`` trains and registers a
+            run without promoting it: a scheduler then promotes it, predicts and monitors
+            as tasks of their own (``examples/airflow/glocal_dag.py``).
 
     Returns:
         What ran, what was skipped, counts of entities and timings.
@@ -395,26 +428,34 @@ def run_pipeline(
         GlocalError: Bad input or state; production is left unchanged.
 
     """
+    if stop_after is not None and stop_after not in STEPS:
+        raise ConfigError(f"stop after {stop_after!r}: not a step; use one of {', '.join(STEPS)}.")
+    options = _Options(data, retrain_global, as_of, on_step, stop_after)
     if as_of is None:
-        return _run(workspace, settings, data, retrain_global, None, on_step)
+        return _run(workspace, settings, options)
     with clock.frozen_at(clock.as_of_moment(as_of)):
-        return _run(workspace, settings, data, retrain_global, as_of, on_step)
+        return _run(workspace, settings, options)
 
 
-def _run(
-    workspace: Workspace,
-    settings: Settings,
-    data: Path | None,
-    retrain_global: bool,
-    as_of: dt.date | None,
-    on_step: StepHook | None,
-) -> RunSummary:
+@dataclass(frozen=True)
+class _Options:
+    """What :func:`run_pipeline` was asked to do."""
+
+    data: Path | None
+    retrain_global: bool
+    as_of: dt.date | None
+    on_step: StepHook | None
+    stop_after: str | None
+
+
+def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSummary:
     summary = RunSummary()
+    as_of = options.as_of
     _cleanup(workspace)
     with step_progress("glocal run", total=len(STEPS)) as progress:
-        steps = _Steps(summary, progress, on_step)
+        steps = _Steps(summary, progress, options.on_step, options.stop_after)
         with steps.step("ingest") as note:
-            data_result = data_step(workspace, settings, data)
+            data_result = data_step(workspace, settings, options.data)
             note["status"] = "ran" if data_result.ran else "skipped"
             note["detail"] = data_result.detail
         version = data_result.version
@@ -422,6 +463,10 @@ def _run(
         cut = _DataCut(version, as_of, _data_end(version, as_of))
         production = _production(workspace, settings)
         _check_replay_order(production, cut)
+        if steps.stopped("features"):
+            for name in STEPS[2:]:
+                steps.stopped(name)
+            return summary
         with steps.step("features") as note:
             panel_result = panel_step(workspace, settings, version, as_of)
             note["status"] = "ran" if panel_result.ran else "skipped"
@@ -429,13 +474,15 @@ def _run(
             if as_of is not None:
                 note["detail"] += f" (as of {as_of})"
         outcome = _train_and_publish(
-            workspace, settings, panel_result, cut, production, steps, retrain_global
+            workspace, settings, panel_result, cut, production, steps, options.retrain_global
         )
-        summary.predictions = _predict_step(
-            workspace,
-            summary.production_run_id,
-            _model_source(outcome, production),
-            steps,
-        )
-        _prune_step(workspace, settings, steps)
+        if not steps.stopped("predict"):
+            summary.predictions = _predict_step(
+                workspace,
+                summary.production_run_id,
+                _model_source(outcome, production),
+                steps,
+            )
+        if not steps.stopped("prune"):
+            _prune_step(workspace, settings, steps)
     return summary
