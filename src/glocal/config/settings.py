@@ -19,6 +19,7 @@ from glocal.config.monitoring import MonitoringSettings
 from glocal.config.pipeline import PipelineSettings
 from glocal.config.registry import RegistrySettings
 from glocal.config.serving import ServingSettings
+from glocal.config.tracking import TrackingSettings
 
 __all__ = ["Settings"]
 
@@ -58,3 +59,4 @@ class Settings(Section):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)

@@ -278,6 +278,48 @@ def _record_and_publish(
     _publish(workspace, settings, run_id, outcome, metadata, steps)
 
 
+def _check_tracking(settings: Settings) -> None:
+    """Fail before training, not after promoting, when MLflow is asked for but missing."""
+    if settings.tracking.mlflow_uri is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise ConfigError(
+            "tracking.mlflow_uri is set but MLflow is not installed; install the extra "
+            "(pip install -e '.[mlflow]') or unset tracking.mlflow_uri."
+        )
+
+
+def _track(
+    workspace: Workspace, settings: Settings, summary: RunSummary, outcome: TrainingOutcome
+) -> None:
+    """Log the new run to MLflow; a tracking failure is reported, never fatal.
+
+    The run is registered (and promoted) before this: MLflow being down must not undo or
+    fail a good production run.
+    """
+    if settings.tracking.mlflow_uri is None or summary.run_id is None:
+        return
+    from glocal.tracking import log_run_to_mlflow
+
+    with Registry.open(settings.registry.url, workspace) as registry:
+        bundle = registry.resolve_bundle(summary.run_id)
+    evaluation = workspace.evaluation_dir
+    metrics = {**outcome.metrics, "counts": dict(outcome.counts)}
+    try:
+        summary.tracked = log_run_to_mlflow(
+            settings,
+            summary.run_id,
+            bundle,
+            metrics,
+            evaluation if (evaluation / "metrics.json").is_file() else None,
+        )
+    except Exception as exc:  # any tracking failure is reported, not fatal
+        summary.tracked = None
+        _log.warning("MLflow logging failed (%s: %s); the run stands", type(exc).__name__, exc)
+
+
 def _skip_publishing(record: dict[str, Any] | None, steps: _Steps) -> None:
     for name in ("bundle", "register", "promote"):
         if steps.stopped(name):
@@ -371,6 +413,7 @@ def _train_and_publish(
         "drift_baseline": outcome.drift_baseline,
     }
     _record_and_publish(workspace, settings, plan, run_id, outcome, context, steps)
+    _track(workspace, settings, summary, outcome)
     return outcome
 
 
@@ -463,6 +506,7 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
         cut = _DataCut(version, as_of, _data_end(version, as_of))
         production = _production(workspace, settings)
         _check_replay_order(production, cut)
+        _check_tracking(settings)
         if steps.stopped("features"):
             for name in STEPS[2:]:
                 steps.stopped(name)

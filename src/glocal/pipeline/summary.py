@@ -35,6 +35,8 @@ class RunSummary:
         validation: Validation metrics of the production layout (new runs only).
         predictions: The daily prediction file.
         steps: Every step, in order.
+        tracked: The MLflow model version the run was registered as
+            (``models:/<name>/<version>``), when ``tracking.mlflow_uri`` is set.
 
     """
 
@@ -47,6 +49,7 @@ class RunSummary:
     validation: dict[str, Any] = field(default_factory=dict)
     predictions: Path | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    tracked: str | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -64,6 +67,7 @@ class RunSummary:
             "counts": dict(self.counts),
             "validation": dict(self.validation),
             "predictions": str(self.predictions) if self.predictions else None,
+            "tracked": self.tracked,
             "steps": [
                 {"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)}
                 for s in self.steps
@@ -97,6 +101,8 @@ def render_summary(summary: RunSummary) -> list[Table]:
         )
     if summary.predictions is not None:
         entities.add_row("predictions", str(summary.predictions))
+    if summary.tracked is not None:
+        entities.add_row("MLflow model", summary.tracked)
 
     steps = Table(title=f"Steps ({summary.total_seconds:.1f} s)")
     for column in ("step", "status", "seconds", "detail"):

@@ -1,0 +1,76 @@
+"""Run in the mlflow virtualenv by test_mlflow.py: a tracked run, then the model read back.
+
+Usage: python mlflow_check.py DATA_FILE SCRATCH_DIR
+
+It runs `glocal run` on DATA_FILE in SCRATCH_DIR/ws with tracking.mlflow_uri pointing at a
+SQLite store in SCRATCH_DIR, loads ``models:/glocal/1`` with ``mlflow.pyfunc.load_model``,
+predicts the run's latest snapshot with it, and prints one line of JSON comparing that
+with the run's own daily predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def main() -> None:
+    data, scratch = Path(sys.argv[1]), Path(sys.argv[2])
+    os.chdir(scratch)  # MLflow's artifact store defaults to the working directory
+    uri = f"sqlite:///{scratch / 'mlflow.db'}"
+    root = scratch / "ws"
+    from glocal.cli.main import main as glocal
+
+    assert glocal(["init", str(root)]) == 0
+    (root / "config" / "settings.yaml").write_text(f"tracking:\n  mlflow_uri: {uri}\n")
+    assert glocal(["run", "-w", str(root), "--data", str(data)]) == 0
+
+    import mlflow
+
+    from glocal.config import Workspace
+    from glocal.pipeline.predict import latest_snapshot
+
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/glocal/1")
+    snapshot = latest_snapshot(Workspace(root))
+    served = model.predict(snapshot)
+    daily = sorted((root / "predictions" / "daily").glob("*.parquet"))[-1]
+    own = pd.read_parquet(daily)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("glocal", "1")
+    run = client.get_run(version.run_id)
+    artifacts = [a.path for a in client.list_artifacts(version.run_id)]
+    same = {
+        column: bool(
+            np.array_equal(served[column].to_numpy(), own[column].to_numpy(), equal_nan=True)
+        )
+        for column in ("prediction", "global_prediction", "local_prediction")
+    }
+    print(
+        json.dumps(
+            {
+                "rows": len(served),
+                "same": same,
+                "same_source": bool(
+                    (served["source"].to_numpy() == own["source"].to_numpy()).all()
+                ),
+                "entities_equal": bool(
+                    (snapshot["entity_id"].astype(str).to_numpy() == own["entity_id"]).all()
+                ),
+                "glocal_run_id": run.data.tags.get("glocal.run_id"),
+                "production": own["run_id"].iloc[0],
+                "params": len(run.data.params),
+                "metrics": sorted(run.data.metrics)[:50],
+                "artifacts": artifacts,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
