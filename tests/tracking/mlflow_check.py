@@ -1,11 +1,13 @@
 """Run in the mlflow virtualenv by test_mlflow.py: a tracked run, then the model read back.
 
 Usage: python mlflow_check.py DATA_FILE SCRATCH_DIR
+       python mlflow_check.py --evaluation SCRATCH_DIR
 
 It runs `glocal run` on DATA_FILE in SCRATCH_DIR/ws with tracking.mlflow_uri pointing at a
 SQLite store in SCRATCH_DIR, loads ``models:/glocal/1`` with ``mlflow.pyfunc.load_model``,
 predicts the run's latest snapshot with it, and prints one line of JSON comparing that
-with the run's own daily predictions.
+with the run's own daily predictions. With ``--evaluation`` it runs on demo data after
+``glocal evaluate`` and prints the evaluation artifacts the MLflow run holds.
 """
 
 from __future__ import annotations
@@ -72,5 +74,32 @@ def main() -> None:
     )
 
 
+def with_evaluation(scratch: Path) -> None:
+    """Demo data: `glocal evaluate`, then a run; print the MLflow run's artifact paths."""
+    os.chdir(scratch)
+    uri = f"sqlite:///{scratch / 'mlflow.db'}"
+    root = scratch / "ws"
+    from glocal.cli.main import main as glocal
+
+    assert glocal(["init", str(root)]) == 0
+    (root / "config" / "settings.yaml").write_text(
+        f"tracking:\n  mlflow_uri: {uri}\npipeline:\n  demo_customers: 150\n"
+    )
+    assert glocal(["run", "-w", str(root)]) == 0
+    assert glocal(["evaluate", "-w", str(root)]) == 0
+    assert glocal(["run", "-w", str(root), "--retrain-global"]) == 0
+
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("glocal", "2")
+    paths = [a.path for a in client.list_artifacts(version.run_id, "evaluation")]
+    print(json.dumps({"evaluation": sorted(Path(p).name for p in paths)}))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--evaluation":
+        with_evaluation(Path(sys.argv[2]))
+    else:
+        main()

@@ -97,3 +97,22 @@ def test_the_registered_pyfunc_predicts_bit_for_bit_as_glocal(
         name.endswith("hybrid_mse") for name in result["metrics"]
     )
     assert "metrics.json" in result["artifacts"]  # the model itself is MLflow's logged model
+
+
+@pytest.mark.mlflow
+@pytest.mark.slow
+def test_a_run_after_evaluate_logs_the_evaluation_report_and_plots(tmp_path: Path) -> None:
+    python = os.environ.get(MLFLOW_ENV)
+    if not python:
+        pytest.skip(f"set {MLFLOW_ENV} to the python of scripts/mlflow_venv.sh")
+    check = Path(__file__).with_name("mlflow_check.py")
+    done = subprocess.run(
+        [python, str(check), "--evaluation", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    logged = json.loads(done.stdout.strip().splitlines()[-1])["evaluation"]
+    assert {"metrics.json", "report.html"} <= set(logged)
+    assert any(name.endswith(".png") for name in logged)
