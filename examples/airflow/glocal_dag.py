@@ -34,6 +34,12 @@ DATA = os.environ.get("GLOCAL_DATA", "/srv/feed/transactions.parquet")
 # the train task prints the run's summary as JSON: the XCom is the new run id, or "none"
 RUN_ID = '| python3 -c \'import json, sys; print(json.load(sys.stdin)["run_id"] or "none")\''
 
+
+def glocal(arguments: str) -> str:
+    """Return the shell command running ``glocal ARGUMENTS`` on the workspace."""
+    return f'"{GLOCAL}" {arguments} -w "{WORKSPACE}"'
+
+
 with DAG(
     dag_id="glocal_daily",
     description="glocal: ingest, features, retrain, promote, predict, monitor",
@@ -44,36 +50,25 @@ with DAG(
     default_args={"retries": 0},
     tags=["glocal"],
 ) as dag:
-    ingest = BashOperator(
-        task_id="ingest",
-        bash_command=f'"{GLOCAL}" ingest "{DATA}" -w "{WORKSPACE}"',
-    )
+    ingest = BashOperator(task_id="ingest", bash_command=glocal(f'ingest "{DATA}"'))
     features = BashOperator(
-        task_id="features",
-        bash_command=f'"{GLOCAL}" run --stop-after features --as-of {{{{ ds }}}} -w "{WORKSPACE}"',
+        task_id="features", bash_command=glocal("run --stop-after features --as-of {{ ds }}")
     )
     train = BashOperator(
         task_id="train",
-        bash_command=(
-            f'set -o pipefail; "{GLOCAL}" run --stop-after register --as-of {{{{ ds }}}} '
-            f'--json -w "{WORKSPACE}" {RUN_ID}'
-        ),
+        bash_command="set -o pipefail; "
+        + glocal("run --stop-after register --as-of {{ ds }} --json")
+        + f" {RUN_ID}",
         do_xcom_push=True,
     )
     promote = BashOperator(
         task_id="promote",
         bash_command=(
             "RUN='{{ ti.xcom_pull(task_ids=\"train\") }}'; "
-            f'if [ "$RUN" = none ]; then echo "nothing retrained: production unchanged"; '
-            f'else "{GLOCAL}" registry promote "$RUN" -w "{WORKSPACE}"; fi'
+            'if [ "$RUN" = none ]; then echo "nothing retrained: production unchanged"; '
+            "else " + glocal('registry promote "$RUN"') + "; fi"
         ),
     )
-    predict = BashOperator(
-        task_id="predict",
-        bash_command=f'"{GLOCAL}" predict -w "{WORKSPACE}"',
-    )
-    monitor = BashOperator(
-        task_id="monitor",
-        bash_command=f'"{GLOCAL}" monitor --as-of {{{{ ds }}}} -w "{WORKSPACE}"',
-    )
+    predict = BashOperator(task_id="predict", bash_command=glocal("predict"))
+    monitor = BashOperator(task_id="monitor", bash_command=glocal("monitor --as-of {{ ds }}"))
     ingest >> features >> train >> promote >> predict >> monitor

@@ -197,3 +197,17 @@ def test_stop_after_names_the_steps_when_it_is_not_one(after_first_run: Run) -> 
     workspace, _, _ = after_first_run
     with pytest.raises(ConfigError, match="promote"):
         run_pipeline(workspace, workspace.settings(), stop_after="publish")
+
+
+@pytest.mark.parametrize("stop_after", ["ingest", "features", "train"])
+def test_stop_after_records_every_later_step_once_as_skipped(
+    after_first_run: Run, stop_after: str
+) -> None:
+    workspace, first, _ = after_first_run
+    summary = run_pipeline(
+        workspace, workspace.settings(), retrain_global=True, stop_after=stop_after
+    )
+    assert [s.name for s in summary.steps] == list(STEPS)
+    later = STEPS[STEPS.index(stop_after) + 1 :]
+    assert all(s.status == "skipped" for s in summary.steps if s.name in later)
+    assert summary.run_id is None and _production(workspace) == first.run_id

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 
 def main() -> None:
@@ -47,6 +48,11 @@ def main() -> None:
     version = client.get_model_version("glocal", "1")
     run = client.get_run(version.run_id)
     artifacts = [a.path for a in client.list_artifacts(version.run_id)]
+    # what loading the model reads: its MLmodel, code and the bundle, and no pickle
+    local = Path(mlflow.artifacts.download_artifacts("models:/glocal/1"))
+    files = [f for f in local.rglob("*") if f.is_file()]
+    pickles = [f.name for f in files if f.suffix in (".pkl", ".pickle", ".joblib", ".cloudpickle")]
+    loader = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
     same = {
         column: bool(
             np.array_equal(served[column].to_numpy(), own[column].to_numpy(), equal_nan=True)
@@ -69,6 +75,9 @@ def main() -> None:
                 "params": len(run.data.params),
                 "metrics": sorted(run.data.metrics)[:50],
                 "artifacts": artifacts,
+                "pickles": pickles,
+                "loader_module": loader.get("loader_module"),
+                "python_model": loader.get("python_model"),
             }
         )
     )

@@ -97,6 +97,10 @@ def test_the_registered_pyfunc_predicts_bit_for_bit_as_glocal(
         name.endswith("hybrid_mse") for name in result["metrics"]
     )
     assert "metrics.json" in result["artifacts"]  # the model itself is MLflow's logged model
+    # loading the model runs glocal's code file and reads the bundle: nothing unpickled
+    assert result["pickles"] == []
+    assert result["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert result["python_model"] is None
 
 
 @pytest.mark.mlflow

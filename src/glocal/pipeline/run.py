@@ -90,14 +90,25 @@ class _Steps:
         self.progress = progress
         self.on_step = on_step
         self.stop_after = stop_after
+        self.halted = False
+
+    def runs(self, name: str) -> bool:
+        """Whether step ``name`` is within ``stop_after``."""
+        return self.stop_after is None or STEPS.index(name) <= STEPS.index(self.stop_after)
 
     def stopped(self, name: str) -> bool:
-        """Whether ``name`` comes after the ``stop_after`` step (recorded as skipped)."""
-        if self.stop_after is None or STEPS.index(name) <= STEPS.index(self.stop_after):
+        """Whether the run stops before ``name`` (it comes after ``stop_after``).
+
+        The first time, ``name`` and every later step are recorded as skipped.
+        """
+        if self.runs(name):
             return False
-        detail = f"stopped after {self.stop_after} (--stop-after)"
-        self.summary.steps.append(StepRecord(name, "skipped", 0.0, detail))
-        self.progress.advance(name)
+        if not self.halted:
+            detail = f"stopped after {self.stop_after} (--stop-after)"
+            for rest in STEPS[STEPS.index(name) :]:
+                self.summary.steps.append(StepRecord(rest, "skipped", 0.0, detail))
+                self.progress.advance(rest)
+            self.halted = True
         return True
 
     def reached(self, name: str) -> None:
@@ -146,23 +157,25 @@ def _publish(
     outcome: TrainingOutcome,
     metadata: BundleMetadata,
     steps: _Steps,
-) -> None:
+) -> Path:
+    """Write, register and promote the bundle (as far as ``stop_after`` allows); return it."""
     with steps.step("bundle") as note:
         path = write_bundle(workspace, run_id, outcome.model, metadata)
         note["detail"] = str(path.relative_to(workspace.root))
     manifest = verify_bundle(path)
     if steps.stopped("register"):
-        return
+        return path
     with steps.step("register") as note, Registry.open(settings.registry.url, workspace) as reg:
         record = RunRecord.from_manifest(manifest, path, workspace, summary=steps.summary.to_dict())
         reg.record_run(record, GlobalVersion.from_manifest(manifest), outcome.entity_models)
         note["detail"] = f"{len(outcome.entity_models):,} entity models"
     if steps.stopped("promote"):
-        return
+        return path
     with steps.step("promote") as note, Registry.open(settings.registry.url, workspace) as reg:
         previous = reg.promote(run_id, verify=False)  # verified above, before registering
         note["detail"] = f"production: {previous or 'none'} -> {run_id}"
     steps.summary.production_run_id = run_id
+    return path
 
 
 def _train_step(
@@ -248,8 +261,8 @@ def _record_and_publish(
     outcome: TrainingOutcome,
     context: dict[str, Any],
     steps: _Steps,
-) -> None:
-    """Write the entity state, then bundle, register and promote the new run."""
+) -> Path:
+    """Write the entity state, then bundle, register and promote the new run; return its bundle."""
     production: _Production | None = context["production"]
     steps.summary.run_id = run_id
     steps.summary.counts = outcome.counts
@@ -275,24 +288,15 @@ def _record_and_publish(
         global_version_id=outcome.global_info["version_id"],
         drift_baseline=context["drift_baseline"],
     )
-    _publish(workspace, settings, run_id, outcome, metadata, steps)
-
-
-def _check_tracking(settings: Settings) -> None:
-    """Fail before training, not after promoting, when MLflow is asked for but missing."""
-    if settings.tracking.mlflow_uri is None:
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("mlflow") is None:
-        raise ConfigError(
-            "tracking.mlflow_uri is set but MLflow is not installed; install the extra "
-            "(pip install -e '.[mlflow]') or unset tracking.mlflow_uri."
-        )
+    return _publish(workspace, settings, run_id, outcome, metadata, steps)
 
 
 def _track(
-    workspace: Workspace, settings: Settings, summary: RunSummary, outcome: TrainingOutcome
+    workspace: Workspace,
+    settings: Settings,
+    summary: RunSummary,
+    outcome: TrainingOutcome,
+    bundle: Path,
 ) -> None:
     """Log the new run to MLflow; a tracking failure is reported, never fatal.
 
@@ -303,8 +307,6 @@ def _track(
         return
     from glocal.tracking import log_run_to_mlflow
 
-    with Registry.open(settings.registry.url, workspace) as registry:
-        bundle = registry.resolve_bundle(summary.run_id)
     evaluation = workspace.evaluation_dir
     metrics = {**outcome.metrics, "counts": dict(outcome.counts)}
     try:
@@ -323,7 +325,7 @@ def _track(
 def _skip_publishing(record: dict[str, Any] | None, steps: _Steps) -> None:
     for name in ("bundle", "register", "promote"):
         if steps.stopped(name):
-            continue
+            break
         with steps.step(name) as note:
             note["status"], note["detail"] = "skipped", "no new run"
     entities = int(record.get("counts", {}).get("entities", 0)) if record else 0
@@ -380,8 +382,6 @@ def _train_and_publish(
     run_id = new_run_id()
     outcome: TrainingOutcome | None = None
     if steps.stopped("train"):
-        for name in ("bundle", "register", "promote"):
-            steps.stopped(name)
         return None
     with steps.step("train") as note:
         if plan.mode == "skip":
@@ -402,8 +402,6 @@ def _train_and_publish(
         _skip_publishing(record, steps)
         return None
     if steps.stopped("bundle"):
-        for name in ("register", "promote"):
-            steps.stopped(name)
         return outcome
     context = {
         "production": production,
@@ -412,8 +410,9 @@ def _train_and_publish(
         "data_version": cut.version.version,
         "drift_baseline": outcome.drift_baseline,
     }
-    _record_and_publish(workspace, settings, plan, run_id, outcome, context, steps)
-    _track(workspace, settings, summary, outcome)
+    bundle = _record_and_publish(workspace, settings, plan, run_id, outcome, context, steps)
+    if steps.runs("register"):
+        _track(workspace, settings, summary, outcome, bundle)
     return outcome
 
 
@@ -506,10 +505,11 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
         cut = _DataCut(version, as_of, _data_end(version, as_of))
         production = _production(workspace, settings)
         _check_replay_order(production, cut)
-        _check_tracking(settings)
+        if settings.tracking.mlflow_uri is not None:
+            from glocal.tracking import require_mlflow
+
+            require_mlflow()  # before training, not after promoting
         if steps.stopped("features"):
-            for name in STEPS[2:]:
-                steps.stopped(name)
             return summary
         with steps.step("features") as note:
             panel_result = panel_step(workspace, settings, version, as_of)

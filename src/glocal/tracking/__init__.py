@@ -12,6 +12,11 @@ MLflow is optional (``pip install -e '.[mlflow]'``): it is imported only when
 
 from __future__ import annotations
 
-from glocal.tracking.mlflow_runs import PYFUNC_CODE, log_run_to_mlflow, run_parameters
+from glocal.tracking.mlflow_runs import (
+    PYFUNC_CODE,
+    log_run_to_mlflow,
+    require_mlflow,
+    run_parameters,
+)
 
-__all__ = ["PYFUNC_CODE", "log_run_to_mlflow", "run_parameters"]
+__all__ = ["PYFUNC_CODE", "log_run_to_mlflow", "require_mlflow", "run_parameters"]

@@ -12,7 +12,7 @@ from glocal.config import Settings
 from glocal.core.errors import ConfigError
 from glocal.core.logging import get_logger
 
-__all__ = ["PYFUNC_CODE", "log_run_to_mlflow", "run_parameters"]
+__all__ = ["PYFUNC_CODE", "log_run_to_mlflow", "require_mlflow", "run_parameters"]
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 """The pyfunc's model code, logged with each model (MLflow "models from code")."""
@@ -59,6 +59,22 @@ def _numbers(tree: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return found
 
 
+def require_mlflow() -> None:
+    """Check that MLflow can be imported, without importing it.
+
+    Raises:
+        ConfigError: MLflow is not installed (``tracking.mlflow_uri`` needs it).
+
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise ConfigError(
+            "tracking.mlflow_uri is set but MLflow is not installed; install the extra "
+            "(pip install -e '.[mlflow]') or unset tracking.mlflow_uri."
+        )
+
+
 def log_run_to_mlflow(
     settings: Settings,
     run_id: str,
@@ -84,13 +100,9 @@ def log_run_to_mlflow(
         ConfigError: ``tracking.mlflow_uri`` is set but MLflow is not installed.
 
     """
-    try:
-        import mlflow
-    except ImportError:
-        raise ConfigError(
-            "tracking.mlflow_uri is set but MLflow is not installed; install the extra "
-            "(pip install -e '.[mlflow]') or unset tracking.mlflow_uri."
-        ) from None
+    require_mlflow()
+    import mlflow
+
     tracking = settings.tracking
     mlflow.set_tracking_uri(tracking.mlflow_uri)
     mlflow.set_experiment(tracking.experiment)
