@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -88,6 +89,14 @@ def test_excluded_features_are_reported_but_never_alert(replay: Replay) -> None:
     quiet = {a.message.split("'")[1] for a in default.alerts if a.name == "feature_drift"}
     assert quiet == alerted - {"tenure_days"}
     assert "tenure_days" in default.summary["drift"]["features"]
+
+
+def test_a_misspelt_excluded_feature_is_named_in_a_warning(
+    replay: Replay, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        _monitor(replay, drift_alert_exclude=["tenure_dayz"])
+    assert "tenure_dayz" in caplog.text and "drift_alert_exclude" in caplog.text
 
 
 def test_a_rerun_replaces_the_day_s_outputs_whole(replay: Replay) -> None:

@@ -61,6 +61,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
+def _environment_source(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the variables pydantic-settings may read: the setting ones only."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in _NON_SETTING_VARIABLES
+    }
+
+
 def _env_origins(environ: Mapping[str, str]) -> dict[str, str]:
     """Return ``{key path: 'environment variable NAME'}`` of every GLOCAL_ setting variable.
 
@@ -69,9 +78,7 @@ def _env_origins(environ: Mapping[str, str]) -> dict[str, str]:
 
     """
     origins: dict[str, str] = {}
-    for name, raw in environ.items():
-        if not name.upper().startswith(ENV_PREFIX) or name.upper() in _NON_SETTING_VARIABLES:
-            continue
+    for name, raw in _environment_source(environ).items():
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if len(path) == 1 and path[0] not in Settings.model_fields:
             continue  # e.g. GLOCAL_TEST_POSTGRES_URL: not a setting
@@ -158,15 +165,6 @@ def _format_errors(exc: ValidationError, origins: Mapping[str, str]) -> str:
             got = error.get("input")
             lines.append(f"'{key}' ({origin}): {error['msg']}; got {got!r}")
     return "invalid settings:\n  - " + "\n  - ".join(lines) + "\nFix the key(s) named above."
-
-
-def _environment_source(environ: Mapping[str, str]) -> dict[str, str]:
-    """Return the variables pydantic-settings may read: the setting ones only."""
-    return {
-        name: value
-        for name, value in environ.items()
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in _NON_SETTING_VARIABLES
-    }
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from glocal.config.monitoring import MonitoringSettings
+from glocal.core.logging import get_logger
 from glocal.features import population_stability
+
+_log = get_logger(__name__)
 
 __all__ = ["Alert", "data_alerts", "drift_report", "error_alerts"]
 
@@ -46,6 +49,16 @@ def drift_report(
         return {"available": False, "features": {}, "target": None}, []
     features = {k: v for k, v in baseline["columns"].items() if k != "target"}
     psi = population_stability({"columns": features}, snapshot)
+    # the default names features a generic panel may not have; only the user's names warn
+    default = set(MonitoringSettings().drift_alert_exclude)
+    unknown = sorted(set(settings.drift_alert_exclude) - set(features) - default)
+    if unknown:
+        _log.warning(
+            "monitoring.drift_alert_exclude names %s, not features of the production model "
+            "(its features: %s); fix the names or remove them",
+            ", ".join(unknown),
+            ", ".join(sorted(features)),
+        )
     target_psi = None
     if len(realized) and "target" in baseline["columns"]:
         latest = realized.loc[realized["cutoff"] == realized["cutoff"].max()]
