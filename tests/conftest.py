@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,3 +61,63 @@ def postgres_url() -> Iterator[str]:
     if not base:
         pytest.skip(f"set {POSTGRES_ENV} to run the PostgreSQL tests")
     yield from postgres_schema_url(base)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto in server mode) on a local port, for the session.
+
+    Its (fake) credentials are set in the environment, so child processes inherit them.
+    """
+    pytest.importorskip("moto.server", reason="the s3 tests need moto[server] (dev extra)")
+    pytest.importorskip("s3fs", reason="the s3 tests need s3fs (the s3 extra)")
+    port = _free_port()
+    saved = {name: os.environ.get(name) for name in _S3_CREDENTIALS}
+    os.environ.update(_S3_CREDENTIALS)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None, "moto server exited"
+                assert time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "glocal-test",
+    "AWS_SECRET_ACCESS_KEY": "glocal-test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh, empty bucket on the S3 server; returns its name."""
+    import s3fs
+
+    name = f"glocal-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(endpoint_url=s3_endpoint).mkdir(name)
+    return name

@@ -50,7 +50,7 @@ def test_prune_killed_while_deleting_is_finished_by_the_next(
     def killed(path: Path) -> bool:
         raise KeyboardInterrupt  # the process dies after the status change
 
-    monkeypatch.setattr("glocal.registry.registry.discard_bundle", killed)
+    monkeypatch.setattr("glocal.registry.placement.discard_bundle", killed)
     with pytest.raises(KeyboardInterrupt):
         registry.prune_bundles(1)
     monkeypatch.undo()

@@ -13,7 +13,14 @@ from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
 from glocal.core.logging import configure_logging
 
-__all__ = ["WorkspaceOption", "open_workspace", "parse_date", "stdout_console"]
+__all__ = [
+    "WorkspaceOption",
+    "close_remote",
+    "open_workspace",
+    "parse_date",
+    "stdout_console",
+    "uses_object_store",
+]
 
 stdout_console = Console(soft_wrap=True)
 """Results go to stdout; logs, progress and errors go to stderr."""
@@ -32,15 +39,45 @@ WorkspaceOption = Annotated[
 ]
 
 
+_REMOTE: list[Workspace] = []
+"""Scratch workspaces of this command (``storage.url`` set), closed by :func:`close_remote`."""
+
+
 def open_workspace(path: Path, require: bool = True) -> tuple[Workspace, Settings]:
-    """Resolve the workspace, load its settings and start logging into its ``logs/``."""
+    """Resolve the workspace, load its settings and start logging into its ``logs/``.
+
+    With ``storage.url`` set, the files live in the object store: the command gets a
+    scratch workspace pulled from it, published and deleted when the command ends
+    (:func:`close_remote`); ``path`` need hold nothing but ``config/settings.yaml``.
+    """
     workspace = Workspace(path.resolve())
+    settings = workspace.settings()
+    if settings.storage.url is not None:
+        from glocal.pipeline.remote import open_remote_workspace
+
+        configure_logging(None, settings.log_level)
+        scratch = open_remote_workspace(workspace.settings_path, settings)
+        _REMOTE.append(scratch)
+        configure_logging(scratch.logs_dir, settings.log_level)
+        return scratch, settings
     if require:
         workspace.require()
-    settings = workspace.settings()
     log_dir = workspace.logs_dir if workspace.is_initialized() else None
     configure_logging(log_dir, settings.log_level)
     return workspace, settings
+
+
+def uses_object_store(path: Path) -> bool:
+    """Return whether the workspace at ``path`` keeps its files in an object store."""
+    return Workspace(path.resolve()).settings().storage.url is not None
+
+
+def close_remote(*, succeeded: bool) -> None:
+    """Publish (on success) and delete the scratch workspaces this command opened."""
+    from glocal.pipeline.remote import close_remote_workspace
+
+    while _REMOTE:
+        close_remote_workspace(_REMOTE.pop(), publish=succeeded)
 
 
 def parse_date(value: str, option: str) -> dt.date:

@@ -22,6 +22,7 @@ from glocal.cli import (
     serve_commands,
     workspace_commands,
 )
+from glocal.cli.common import close_remote
 from glocal.core.errors import GlocalError
 from glocal.core.logging import get_logger, stderr_console
 
@@ -75,8 +76,16 @@ def build_app() -> typer.Typer:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code instead of exiting."""
     app = build_app()
+    succeeded = False
     try:
-        result = app(args=argv, prog_name="glocal", standalone_mode=False)
+        try:
+            result = app(args=argv, prog_name="glocal", standalone_mode=False)
+            succeeded = True
+        except typer.Exit:
+            succeeded = True  # e.g. `glocal monitor` exits 1 on an alert: its output stands
+            raise
+        finally:
+            close_remote(succeeded=succeeded)
     except GlocalError as exc:
         stderr_console.print(f"error: {exc}", markup=False, highlight=False)
         return EXIT_BAD_INPUT

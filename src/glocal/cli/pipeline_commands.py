@@ -9,8 +9,14 @@ from typing import Annotated
 
 import typer
 
-from glocal.cli.common import WorkspaceOption, open_workspace, parse_date, stdout_console
-from glocal.config import Workspace
+from glocal.cli.common import (
+    WorkspaceOption,
+    open_workspace,
+    parse_date,
+    stdout_console,
+    uses_object_store,
+)
+from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
 
 __all__ = ["predict", "register", "run"]
@@ -59,22 +65,38 @@ def run(
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Run the daily pipeline: data to models to predictions."""
-    from glocal.pipeline import STEPS, WorkspaceLock, render_summary, run_pipeline
+    from glocal.pipeline import (
+        STEPS,
+        RegistryRunLock,
+        RunSummary,
+        WorkspaceLock,
+        render_summary,
+        run_pipeline,
+    )
 
     if stop_after is not None and stop_after not in STEPS:
         raise ConfigError(f"--stop-after {stop_after}: not a step; use one of {', '.join(STEPS)}.")
     root = workspace.resolve()
-    with WorkspaceLock(root, command="glocal run"):
-        Workspace(root).init()
-        ws, settings = open_workspace(root)
-        summary = run_pipeline(
+    cut = _parse_date(as_of, "--as-of")
+
+    def execute(ws: Workspace, settings: Settings) -> RunSummary:
+        return run_pipeline(
             ws,
             settings,
             data=data.resolve() if data else None,
             retrain_global=retrain_global,
-            as_of=_parse_date(as_of, "--as-of"),
+            as_of=cut,
             stop_after=stop_after,
         )
+
+    if uses_object_store(root):  # the lock lives in the registry database
+        ws, settings = open_workspace(root)
+        with RegistryRunLock(settings, ws, command="glocal run"):
+            summary = execute(ws, settings)
+    else:
+        with WorkspaceLock(root, command="glocal run"):
+            Workspace(root).init()
+            summary = execute(*open_workspace(root))
     if as_json:
         print(json.dumps(summary.to_dict(), sort_keys=True))
         return
@@ -94,6 +116,7 @@ def predict(
 ) -> None:
     """Score the latest snapshot with the production model."""
     from glocal.pipeline import predict_batch
+    from glocal.pipeline.remote import location_of
 
     ws, settings = open_workspace(workspace)
     result = predict_batch(ws, settings, _parse_date(date))
@@ -104,7 +127,8 @@ def predict(
         highlight=False,
         markup=False,
     )
-    stdout_console.print(f"Wrote {result.path}", highlight=False, markup=False)
+    where = location_of(ws, result.path)
+    stdout_console.print(f"Wrote {where}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

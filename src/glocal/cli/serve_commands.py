@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from glocal.cli.common import WorkspaceOption, open_workspace
+from glocal.cli.common import WorkspaceOption, open_workspace, uses_object_store
+from glocal.config import Workspace
 from glocal.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -40,12 +41,16 @@ def serve(
         raise ConfigError(
             "glocal serve needs the serve extra: pip install 'glocal[serve]'."
         ) from None
-    ws, settings = open_workspace(workspace)
+    if uses_object_store(workspace):  # every worker works on a scratch copy of its own
+        root, settings = workspace.resolve(), Workspace(workspace.resolve()).settings()
+    else:
+        ws, settings = open_workspace(workspace)
+        root = ws.root
     options = settings.serving
     chosen_workers = workers if workers is not None else options.workers
     if chosen_workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {chosen_workers}.")
-    os.environ[_WORKSPACE_VARIABLE] = str(ws.root)
+    os.environ[_WORKSPACE_VARIABLE] = str(root)
     uvicorn.run(
         "glocal.cli.serve_commands:app_from_environment",
         factory=True,

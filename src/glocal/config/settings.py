@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from glocal.config.base import Section
 from glocal.config.data import CleaningSettings, ColumnsSettings
@@ -19,6 +19,7 @@ from glocal.config.monitoring import MonitoringSettings
 from glocal.config.pipeline import PipelineSettings
 from glocal.config.registry import RegistrySettings
 from glocal.config.serving import ServingSettings
+from glocal.config.storage import StorageSettings
 from glocal.config.tracking import TrackingSettings
 
 __all__ = ["Settings"]
@@ -60,3 +61,18 @@ class Settings(Section):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    @field_validator("storage")
+    @classmethod
+    def _shared_registry_for_remote_storage(
+        cls, storage: StorageSettings, info: ValidationInfo
+    ) -> StorageSettings:
+        registry = info.data.get("registry")
+        if storage.url is not None and registry is not None and registry.url is None:
+            raise ValueError(
+                f"storage.url is {storage.url}, so registry.url must name a shared "
+                "database (e.g. postgresql+psycopg://user@host/glocal): the default SQLite "
+                "registry would live in a temporary directory and be lost"
+            )
+        return storage

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from glocal.config.loader import load_settings
 from glocal.config.settings import Settings
 from glocal.core.atomic import write_text_atomic
 from glocal.core.errors import WorkspaceError
+from glocal.core.storage import ObjectStore
 
 __all__ = ["Workspace", "settings_template"]
 
@@ -45,6 +46,8 @@ class Workspace:
     """
 
     root: Path
+    store: ObjectStore | None = field(default=None, compare=False, repr=False)
+    """Where the files live when ``storage.url`` is set; ``root`` is then a scratch copy."""
 
     @property
     def settings_path(self) -> Path:

@@ -19,6 +19,7 @@ __all__ = [
     "RegistryLookupError",
     "RegistryUnavailableError",
     "SchemaVersionError",
+    "StorageError",
     "WorkspaceError",
 ]
 
@@ -96,3 +97,7 @@ class SchemaVersionError(RegistryError):
 
 class RegistryLookupError(RegistryError, LookupError):
     """A run id, alias or entity the registry was asked about is not recorded."""
+
+
+class StorageError(GlocalError):
+    """The object store (``storage.url``) cannot be reached, read or written as asked."""

@@ -30,6 +30,7 @@ from glocal.core import clock
 from glocal.core.errors import ConfigError
 from glocal.core.logging import get_logger
 from glocal.core.progress import StepProgress, step_progress
+from glocal.core.storage import is_url
 from glocal.data import DataVersion
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import (
@@ -39,6 +40,7 @@ from glocal.pipeline.predict import (
     snapshot_cutoff,
     write_predictions,
 )
+from glocal.pipeline.remote import location_of, sync_workspace
 from glocal.pipeline.retention import prune_old_runs
 from glocal.pipeline.retrain import TrainingOutcome, TrainingPlan, plan_training, train
 from glocal.pipeline.state import (
@@ -58,6 +60,7 @@ from glocal.registry import (
     cleanup_partial_bundles,
     list_bundles,
     new_run_id,
+    publish_bundle,
     verify_bundle,
     write_bundle,
 )
@@ -143,6 +146,9 @@ def _production(workspace: Workspace, settings: Settings) -> _Production | None:
 
 
 def _cleanup(workspace: Workspace) -> None:
+    if workspace.store is not None:
+        for key in workspace.store.remove_staging():
+            _log.info("removed the staged upload %s of a killed run", key)
     for path in cleanup_partial_bundles(workspace):
         _log.info("removed the unfinished bundle %s of a killed run", path.name)
     finished = {path.name for path in list_bundles(workspace)}
@@ -161,12 +167,16 @@ def _publish(
     """Write, register and promote the bundle (as far as ``stop_after`` allows); return it."""
     with steps.step("bundle") as note:
         path = write_bundle(workspace, run_id, outcome.model, metadata)
-        note["detail"] = str(path.relative_to(workspace.root))
-    manifest = verify_bundle(path)
+        manifest = verify_bundle(path)
+        # with an object store: the bundle, then the data and entity state it relies on
+        location = publish_bundle(workspace, path, manifest)
+        sync_workspace(workspace)
+        note["detail"] = location if is_url(location) else str(path.relative_to(workspace.root))
     if steps.stopped("register"):
         return path
     with steps.step("register") as note, Registry.open(settings.registry.url, workspace) as reg:
-        record = RunRecord.from_manifest(manifest, path, workspace, summary=steps.summary.to_dict())
+        summary = steps.summary.to_dict()
+        record = RunRecord.from_manifest(manifest, location, workspace, summary=summary)
         reg.record_run(record, GlobalVersion.from_manifest(manifest), outcome.entity_models)
         note["detail"] = f"{len(outcome.entity_models):,} entity models"
     if steps.stopped("promote"):
@@ -521,12 +531,13 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
             workspace, settings, panel_result, cut, production, steps, options.retrain_global
         )
         if not steps.stopped("predict"):
-            summary.predictions = _predict_step(
+            predictions = _predict_step(
                 workspace,
                 summary.production_run_id,
                 _model_source(outcome, production),
                 steps,
             )
+            summary.predictions = predictions and location_of(workspace, predictions)
         if not steps.stopped("prune"):
             _prune_step(workspace, settings, steps)
     return summary

@@ -23,6 +23,7 @@ from glocal.core.atomic import atomic_directory
 from glocal.core.errors import BundleError
 from glocal.core.hashing import hash_file
 from glocal.pipeline.fingerprints import FINGERPRINT_COLUMNS
+from glocal.pipeline.remote import fetch_file
 
 __all__ = [
     "STATE_COLUMNS",
@@ -65,7 +66,7 @@ def read_entity_state(workspace: Workspace, run_id: str, sha256: str | None) -> 
 
     """
     path = state_path(workspace, run_id)
-    if not path.is_file():
+    if not fetch_file(workspace, path):
         raise BundleError(
             f"the entity state of run {run_id} ({path}) is missing, so the next run cannot "
             "tell which entities changed. Run `glocal run --retrain-global` to retrain all."

@@ -33,7 +33,7 @@ class RunSummary:
         reason: Why that mode.
         counts: Entities retrained, carried forward, newly seen, removed, switched.
         validation: Validation metrics of the production layout (new runs only).
-        predictions: The daily prediction file.
+        predictions: The daily prediction file (its store URL with ``storage.url``).
         steps: Every step, in order.
         tracked: The MLflow model version the run was registered as
             (``models:/<name>/<version>``), when ``tracking.mlflow_uri`` is set.
@@ -47,7 +47,7 @@ class RunSummary:
     reason: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
-    predictions: Path | None = None
+    predictions: Path | str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     tracked: str | None = None
 

@@ -23,6 +23,7 @@ from glocal.registry.bundles import (
     verify_bundle,
     write_bundle,
 )
+from glocal.registry.placement import discard_bundle_at, locate_bundle, publish_bundle
 from glocal.registry.records import (
     ENTITY_MODEL_COLUMNS,
     GlobalVersion,
@@ -42,10 +43,13 @@ __all__ = [
     "bundle_dir",
     "cleanup_partial_bundles",
     "discard_bundle",
+    "discard_bundle_at",
     "entity_models_frame",
     "list_bundles",
     "load_bundle",
+    "locate_bundle",
     "new_run_id",
+    "publish_bundle",
     "read_drift_baseline",
     "verify_bundle",
     "write_bundle",

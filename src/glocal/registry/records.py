@@ -14,6 +14,7 @@ import pandas as pd
 
 from glocal.config import Workspace
 from glocal.core.errors import RegistryError
+from glocal.core.storage import is_url
 from glocal.models import DECISION_COLUMNS
 from glocal.registry.manifest import code_version_string
 
@@ -41,6 +42,8 @@ def parse_time(value: str | dt.datetime) -> dt.datetime:
 
 
 def _relative_path(path: str | Path, workspace: Workspace | None) -> str:
+    if is_url(path):
+        return str(path)  # a bundle in the object store
     resolved = Path(path)
     if workspace is not None:
         try:

@@ -40,7 +40,7 @@ from glocal.registry.aliases import (
     prune_candidates,
     run_before,
 )
-from glocal.registry.bundles import discard_bundle, verify_bundle
+from glocal.registry.bundles import verify_bundle
 from glocal.registry.demotions import insert_demotions, select_active_demotions
 from glocal.registry.engine import (
     WRITE,
@@ -50,6 +50,7 @@ from glocal.registry.engine import (
     unavailable,
 )
 from glocal.registry.export import export_payload
+from glocal.registry.placement import discard_bundle_at, locate_bundle
 from glocal.registry.records import (
     ENTITY_MODEL_COLUMNS,
     GlobalVersion,
@@ -221,9 +222,12 @@ class Registry:
         return RunRecord(**values)
 
     def resolve_bundle(self, run_id: str) -> Path:
-        """Return the absolute bundle directory of ``run_id``."""
-        path = Path(self.run(run_id).bundle_path)
-        return path if path.is_absolute() else self._workspace.root / path
+        """Return the absolute bundle directory of ``run_id``.
+
+        A bundle kept in the object store is downloaded into the workspace first (its
+        checksums are checked by whoever loads it, :func:`verify_bundle`).
+        """
+        return locate_bundle(self._workspace, run_id, self.run(run_id).bundle_path)
 
     def list_runs(self) -> pd.DataFrame:
         """Return every run, newest first, with an ``aliases`` column ("production", ...)."""
@@ -488,8 +492,7 @@ class Registry:
                 )
         if not dry_run:
             for row in old:  # also finishes the deletions of an earlier, killed prune
-                path = Path(row.bundle_path)
-                discard_bundle(path if path.is_absolute() else self._workspace.root / path)
+                discard_bundle_at(self._workspace, row.bundle_path)
         return doomed
 
     def export_json(self, path: str | Path | None = None) -> Path:

@@ -36,7 +36,7 @@ from glocal.core.logging import get_logger
 from glocal.registry import Registry
 from glocal.serving.metrics import ServingMetrics
 from glocal.serving.prediction_log import PredictionLog
-from glocal.serving.reloader import Reloader, StateHolder
+from glocal.serving.reloader import Reloader, StateHolder, publish_online_log
 from glocal.serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -220,6 +220,7 @@ def create_app(workspace: Workspace, settings: Settings) -> FastAPI:
         finally:
             reloader.close()
             log.close()
+            publish_online_log(workspace)
             registry.close()
 
     app = FastAPI(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from glocal.config import Settings, Workspace
 from glocal.core.errors import GlocalError
 from glocal.core.logging import get_logger
+from glocal.pipeline.remote import sync_workspace
 from glocal.registry import Registry
 from glocal.serving.metrics import ServingMetrics
 from glocal.serving.state import ServingState, load_serving_state, settle_heap
@@ -112,6 +113,7 @@ class Reloader:
             if self._stop.is_set():
                 return
             self.check()
+            publish_online_log(self.workspace)
 
     def close(self) -> None:
         """Stop polling."""
@@ -119,3 +121,13 @@ class Reloader:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(10)
+
+
+def publish_online_log(workspace: Workspace) -> None:
+    """With an object store, publish the prediction log files written since last time."""
+    if workspace.store is None:
+        return
+    try:
+        sync_workspace(workspace)
+    except GlocalError as exc:  # kept locally; the next poll tries again
+        _log.warning("cannot publish the prediction log yet: %s", exc)

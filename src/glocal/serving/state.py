@@ -26,6 +26,7 @@ import pandas as pd
 from glocal.config import Settings, Workspace
 from glocal.models.routing import RoutedPredictor
 from glocal.pipeline.predict import latest_snapshot, load_production, score_snapshot
+from glocal.pipeline.remote import pull_workspace
 
 __all__ = [
     "UNKNOWN_ENTITY",
@@ -163,6 +164,7 @@ def load_serving_state(workspace: Workspace, settings: Settings) -> ServingState
         WorkspaceError: There is no feature panel to take the latest snapshots from.
 
     """
+    pull_workspace(workspace)  # with an object store: the panel another run published
     production = load_production(workspace, settings)
     if production is None:
         return None
