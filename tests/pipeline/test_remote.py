@@ -89,6 +89,23 @@ def test_an_incremental_run_reads_its_state_from_the_store(
     assert files_of(root) == ["config/settings.yaml"]
 
 
+def test_a_run_removes_what_an_unregistered_run_left_in_the_store(
+    remote: tuple[Path, ObjectStore, str], tmp_path: Path
+) -> None:
+    root, store, _ = remote
+    data = write_demo(tmp_path / "day1.parquet")
+    assert main(["run", "-w", str(root), "--data", str(data)]) == 0
+    kept = set(store.list_files("models"))
+    # what a run killed between publishing its bundle and registering it leaves behind
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    (orphan / "manifest.json").write_text("{}")
+    store.publish_file(orphan / "manifest.json", "models/bundles/killed-run/manifest.json")
+    store.publish_file(orphan / "manifest.json", "models/pipeline/killed-run/entities.parquet")
+    assert main(["run", "-w", str(root)]) == 0
+    assert set(store.list_files("models")) == kept
+
+
 def test_the_run_lock_keeps_two_runs_on_one_store_apart(
     remote: tuple[Path, ObjectStore, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

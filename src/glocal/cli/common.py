@@ -18,6 +18,7 @@ __all__ = [
     "close_remote",
     "open_workspace",
     "parse_date",
+    "shown",
     "stdout_console",
     "uses_object_store",
 ]
@@ -65,6 +66,13 @@ def open_workspace(path: Path, require: bool = True) -> tuple[Workspace, Setting
     log_dir = workspace.logs_dir if workspace.is_initialized() else None
     configure_logging(log_dir, settings.log_level)
     return workspace, settings
+
+
+def shown(workspace: Workspace, path: Path) -> str:
+    """Return how to show a written file: its store URL with ``storage.url``, else its path."""
+    from glocal.pipeline.remote import location_of
+
+    return str(location_of(workspace, path))
 
 
 def uses_object_store(path: Path) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, shown, stdout_console
 from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
 
@@ -145,7 +145,7 @@ def features(
     blocks = _blocks(panel, settings) if describe else None
     stdout_console.print(_summary(version, panel, latest))
     for path in (files.panel, files.latest):
-        stdout_console.print(f"Wrote {path}", highlight=False, markup=False)
+        stdout_console.print(f"Wrote {shown(ws, path)}", highlight=False, markup=False)
     if blocks is not None:
         stdout_console.print(blocks)
 

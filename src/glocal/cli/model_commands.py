@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, shown, stdout_console
 from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError, WorkspaceError
 
@@ -137,7 +137,7 @@ def evaluate(
             stdout_console.print(f"{name}: {note}", highlight=False, markup=False)
     choices = ", ".join(f"{k}: {v:,}" for k, v in evaluation.metrics["choices"].items())
     stdout_console.print(f"Per-entity choices: {choices}", highlight=False)
-    stdout_console.print(f"Report: {paths['report']}", highlight=False, markup=False)
+    stdout_console.print(f"Report: {shown(ws, paths['report'])}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

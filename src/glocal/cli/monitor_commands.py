@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from glocal.cli.common import WorkspaceOption, open_workspace, parse_date, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, parse_date, shown, stdout_console
 from glocal.core import clock
 from glocal.core.errors import ConfigError
 
@@ -82,7 +82,7 @@ def monitor(
     stdout_console.print(f"{verb} {result.demoted:,} entities.", highlight=False, markup=False)
     for alert in result.alerts:
         stdout_console.print(f"ALERT {alert.name}: {alert.message}", highlight=False, markup=False)
-    stdout_console.print(f"Wrote {result.directory}", highlight=False, markup=False)
+    stdout_console.print(f"Wrote {shown(ws, result.directory)}", highlight=False, markup=False)
     if result.alerts:
         raise typer.Exit(EXIT_ALERT)
 
@@ -129,7 +129,7 @@ def backtest(
             highlight=False,
             markup=False,
         )
-    stdout_console.print(f"Wrote {result.directory}", highlight=False, markup=False)
+    stdout_console.print(f"Wrote {shown(ws, result.directory)}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

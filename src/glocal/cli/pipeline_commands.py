@@ -13,6 +13,7 @@ from glocal.cli.common import (
     WorkspaceOption,
     open_workspace,
     parse_date,
+    shown,
     stdout_console,
     uses_object_store,
 )
@@ -116,7 +117,6 @@ def predict(
 ) -> None:
     """Score the latest snapshot with the production model."""
     from glocal.pipeline import predict_batch
-    from glocal.pipeline.remote import location_of
 
     ws, settings = open_workspace(workspace)
     result = predict_batch(ws, settings, _parse_date(date))
@@ -127,8 +127,7 @@ def predict(
         highlight=False,
         markup=False,
     )
-    where = location_of(ws, result.path)
-    stdout_console.print(f"Wrote {where}", highlight=False, markup=False)
+    stdout_console.print(f"Wrote {shown(ws, result.path)}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

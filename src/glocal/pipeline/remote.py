@@ -36,6 +36,7 @@ __all__ = [
     "location_of",
     "open_remote_workspace",
     "pull_workspace",
+    "remove_unregistered",
     "sync_workspace",
 ]
 
@@ -173,6 +174,31 @@ def fetch_file(workspace: Workspace, path: Path) -> bool:
     return True
 
 
+def remove_unregistered(workspace: Workspace, registered: set[str]) -> list[str]:
+    """Delete the store's bundles and entity states of runs the registry does not know.
+
+    A run killed after publishing its bundle but before the registry recorded it leaves
+    them behind; nothing can reach them. Call it only while holding the run lock (only a
+    run writes bundles and states). Returns the keys deleted.
+    """
+    store = workspace.store
+    if store is None:
+        return []
+    keys = store.list_files("models/bundles") + store.list_files("models/pipeline")
+    finished = {k.split("/")[2] for k in keys if k.startswith("models/bundles/")}
+    finished = {run for run in finished if f"models/bundles/{run}/manifest.json" in keys}
+    doomed = sorted(
+        {
+            "/".join(key.split("/")[:3])
+            for key in keys
+            if key.split("/")[2] not in (registered & finished)
+        }
+    )
+    for key in doomed:
+        store.delete_tree(key)
+    return doomed
+
+
 def location_of(workspace: Workspace, path: Path) -> Path | str:
     """Return where a file of the workspace is kept: its store URL, or its local path."""
     if workspace.store is None:
@@ -195,6 +221,8 @@ def sync_workspace(workspace: Workspace) -> list[str]:
         key = path.relative_to(workspace.root).as_posix()
         if not path.is_file() or key.startswith(_NEVER_SYNCED) or _hidden(key):
             continue
+        if key.startswith("evaluation/backtest/") and "/workspace/" in key:
+            continue  # a backtest's replay workspace: its periods and report are the output
         if session.published.get(key) != _stat(path):
             changed.append((key.startswith(_POINTERS), key, path))
     published = []

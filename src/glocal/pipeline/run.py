@@ -40,7 +40,7 @@ from glocal.pipeline.predict import (
     snapshot_cutoff,
     write_predictions,
 )
-from glocal.pipeline.remote import location_of, sync_workspace
+from glocal.pipeline.remote import location_of, remove_unregistered, sync_workspace
 from glocal.pipeline.retention import prune_old_runs
 from glocal.pipeline.retrain import TrainingOutcome, TrainingPlan, plan_training, train
 from glocal.pipeline.state import (
@@ -145,10 +145,14 @@ def _production(workspace: Workspace, settings: Settings) -> _Production | None:
     return run_id, bundle, verify_bundle(bundle)
 
 
-def _cleanup(workspace: Workspace) -> None:
+def _cleanup(workspace: Workspace, settings: Settings) -> None:
     if workspace.store is not None:
         for key in workspace.store.remove_staging():
             _log.info("removed the staged upload %s of a killed run", key)
+        with Registry.open(settings.registry.url, workspace) as registry:
+            registered = set(registry.list_runs()["run_id"].astype(str))
+        for key in remove_unregistered(workspace, registered):
+            _log.info("removed %s of a run killed before it was registered", key)
     for path in cleanup_partial_bundles(workspace):
         _log.info("removed the unfinished bundle %s of a killed run", path.name)
     finished = {path.name for path in list_bundles(workspace)}
@@ -503,7 +507,7 @@ class _Options:
 def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSummary:
     summary = RunSummary()
     as_of = options.as_of
-    _cleanup(workspace)
+    _cleanup(workspace, settings)
     with step_progress("glocal run", total=len(STEPS)) as progress:
         steps = _Steps(summary, progress, options.on_step, options.stop_after)
         with steps.step("ingest") as note:

@@ -33,10 +33,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from glocal.config import Settings, Workspace
 from glocal.core.errors import FeatureError, GlocalError, RegistryLookupError
 from glocal.core.logging import get_logger
+from glocal.pipeline.remote import close_remote_workspace
 from glocal.registry import Registry
 from glocal.serving.metrics import ServingMetrics
 from glocal.serving.prediction_log import PredictionLog
-from glocal.serving.reloader import Reloader, StateHolder, publish_online_log
+from glocal.serving.reloader import Reloader, StateHolder
 from glocal.serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -220,8 +221,9 @@ def create_app(workspace: Workspace, settings: Settings) -> FastAPI:
         finally:
             reloader.close()
             log.close()
-            publish_online_log(workspace)
             registry.close()
+            if workspace.store is not None:  # uvicorn may end the process by re-raising
+                close_remote_workspace(workspace, publish=True)  # SIGTERM: finish here
 
     app = FastAPI(
         title="glocal",
