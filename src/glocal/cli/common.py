@@ -50,10 +50,11 @@ def open_workspace(path: Path, require: bool = True) -> tuple[Workspace, Setting
     With ``storage.url`` set, the files live in the object store: the command gets a
     scratch workspace pulled from it, published and deleted when the command ends
     (:func:`close_remote`); ``path`` need hold nothing but ``config/settings.yaml``.
+    Without ``require`` (commands that read only the settings) nothing is pulled.
     """
     workspace = Workspace(path.resolve())
     settings = workspace.settings()
-    if settings.storage.url is not None:
+    if settings.storage.url is not None and require:
         from glocal.pipeline.remote import open_remote_workspace
 
         configure_logging(None, settings.log_level)
