@@ -78,7 +78,8 @@ def test_an_incremental_run_reads_its_state_from_the_store(
     day1 = write_demo(tmp_path / "day1.parquet")
     day2 = append_orders(day1, tmp_path / "day2.parquet", [14354, 14677, 12591])
     assert main(["run", "-w", str(root), "--data", str(day1)]) == 0
-    assert main(["run", "-w", str(root), "--data", str(day2), "--json"]) == 0
+    store.publish_file(day2, "incoming/day2.parquet")  # a URL works as --data too
+    assert main(["run", "-w", str(root), "--data", f"{store.url}/incoming/day2.parquet"]) == 0
     with Registry.open(registry_url, Workspace(tmp_path / "unused")) as registry:
         runs = registry.list_runs()
         production = registry.alias("production")
@@ -121,6 +122,14 @@ def test_the_run_lock_keeps_two_runs_on_one_store_apart(
     finally:
         close_remote_workspace(scratch, publish=False)
     assert not scratch.root.exists()
+
+
+def test_a_missing_data_url_is_named(
+    remote: tuple[Path, ObjectStore, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, store, _ = remote
+    assert main(["run", "-w", str(root), "--data", f"{store.url}/incoming/none.parquet"]) == 2
+    assert "incoming/none.parquet does not exist" in " ".join(capsys.readouterr().err.split())
 
 
 def test_a_store_url_needs_a_shared_registry(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ registry: run, predict, serve, a kill -9 mid-upload, and the run lock in the dat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -59,13 +60,18 @@ def _batch_predictions(store: ObjectStore, tmp_path: Path) -> pd.DataFrame:
 def test_a_bundle_on_s3_predicts_as_on_the_local_file_system(on_s3: S3, tmp_path: Path) -> None:
     root, store, postgres_url = on_s3
     data = write_demo(tmp_path / "day1.parquet")
-    assert main(["run", "-w", str(root), "--data", str(data)]) == 0
+    store.publish_file(data, "incoming/day1.parquet")  # the day's file arrives in S3
+    assert main(["run", "-w", str(root), "--data", f"{store.url}/incoming/day1.parquet"]) == 0
     assert main(["predict", "-w", str(root)]) == 0
     assert files_of(root) == ["config/settings.yaml"]
     production = _production(postgres_url, tmp_path)
     assert _finished_bundles(store) == {production}
     with Registry.open(postgres_url, Workspace(tmp_path / "unused")) as registry:
         assert registry.run(str(production)).bundle_path.startswith(f"{store.url}/models/")
+    (record,) = store.list_files("data/versions")
+    assert (
+        json.loads(store.read_bytes(record))["source_path"] == f"{store.url}/incoming/day1.parquet"
+    )
 
     local = Workspace(tmp_path / "local")
     local.init()

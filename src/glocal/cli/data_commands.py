@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.core.storage import is_url
 
 if TYPE_CHECKING:
     from glocal.data import IngestResult
@@ -51,7 +52,9 @@ def _report_table(result: IngestResult) -> Table:
 
 
 def ingest(
-    file: Annotated[Path, typer.Argument(help="Transaction file: .csv, .parquet or .xlsx.")],
+    file: Annotated[
+        str, typer.Argument(help="Transaction file (.csv, .parquet, .xlsx) or its s3:// URL.")
+    ],
     sheet: Annotated[
         str | None,
         typer.Option("--sheet", help="Worksheet to read from an Excel workbook."),
@@ -62,7 +65,7 @@ def ingest(
     from glocal.data import ingest_file
 
     ws, settings = open_workspace(workspace)
-    result = ingest_file(file, ws, settings, sheet=sheet)
+    result = ingest_file(file if is_url(file) else Path(file), ws, settings, sheet=sheet)
     if result.already_present:
         stdout_console.print(
             f"{file} is already present as data version {result.version.version} "

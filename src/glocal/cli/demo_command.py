@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console, uses_object_store
 from glocal.cli.data_commands import ingest
 from glocal.cli.feature_commands import features
 from glocal.cli.model_commands import evaluate
 from glocal.cli.pipeline_commands import run
 from glocal.config import Workspace
+from glocal.core.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -30,11 +31,17 @@ def demo(
     from glocal.data import write_demo_file
 
     root = workspace.resolve()
+    if uses_object_store(root):
+        raise ConfigError(
+            "glocal demo builds a demo workspace in a local directory, but storage.url is "
+            "set in its settings. Run it in a new directory, or use `glocal run` (demo data "
+            "in an empty store)."
+        )
     Workspace(root).init()
     ws, settings = open_workspace(root)
     path = write_demo_file(ws, seed=settings.seed if seed is None else seed, n_customers=customers)
     stdout_console.print(f"Generated demo transactions: {path}", highlight=False, markup=False)
-    ingest(path, sheet=None, workspace=root)
+    ingest(str(path), sheet=None, workspace=root)
     features(workspace=root, panel_file=None, describe=True)
     evaluate(workspace=root, seed_recipe=True)
     run(data=None, retrain_global=False, workspace=root)

@@ -19,6 +19,7 @@ from glocal.cli.common import (
 )
 from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
+from glocal.core.storage import is_url
 
 __all__ = ["predict", "register", "run"]
 
@@ -27,13 +28,20 @@ def _parse_date(value: str | None, option: str = "--date") -> dt.date | None:
     return None if value is None else parse_date(value, option)
 
 
+def _data_argument(data: str | None) -> Path | str | None:
+    """Return ``--data`` as a resolved local path, or the URL unchanged."""
+    if data is None or is_url(data):
+        return data
+    return Path(data).resolve()
+
+
 def run(
     data: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--data",
-            help="Transaction file (.csv, .parquet, .xlsx) to ingest; default: the latest "
-            "ingested data, or demo data in an empty workspace.",
+            help="Transaction file (.csv, .parquet, .xlsx), or its URL (s3://bucket/file), "
+            "to ingest; default: the latest ingested data, or demo data in an empty workspace.",
         ),
     ] = None,
     retrain_global: Annotated[
@@ -84,7 +92,7 @@ def run(
         return run_pipeline(
             ws,
             settings,
-            data=data.resolve() if data else None,
+            data=_data_argument(data),
             retrain_global=retrain_global,
             as_of=cut,
             stop_after=stop_after,

@@ -22,6 +22,7 @@ from glocal.core.logging import get_logger
 from glocal.core.progress import step_progress
 from glocal.data.cleaning import clean_transactions
 from glocal.data.columns import resolve_columns
+from glocal.data.fetch import fetch_input_file, is_url
 from glocal.data.files import (
     FileFormat,
     check_file,
@@ -87,10 +88,11 @@ def _build_record(
     settings: Settings,
     file_format: str,
     sheet: str | None,
+    source: str | None,
 ) -> DataVersion:
     return DataVersion(
         version=version,
-        source_path=str(path.resolve()),
+        source_path=source or str(path.resolve()),
         file_sha256=file_sha256,
         file_bytes=path.stat().st_size,
         format=file_format,
@@ -117,6 +119,7 @@ def _read_clean_and_store(
     file_format: FileFormat,
     file_sha256: str,
     version: str,
+    source: str | None = None,
 ) -> tuple[DataVersion, CleaningReport]:
     """Read, check and clean the file; publish the version's files, then its record."""
     processed_dir = workspace.processed_dir(version)
@@ -143,6 +146,7 @@ def _read_clean_and_store(
             settings,
             file_format,
             sheet if file_format == "xlsx" else None,
+            source,
         )
         if processed_dir.exists():  # left by a run that died before writing its record
             shutil.rmtree(processed_dir)
@@ -155,7 +159,7 @@ def _read_clean_and_store(
 
 
 def ingest_file(
-    path: Path, workspace: Workspace, settings: Settings, sheet: str | None = None
+    path: Path | str, workspace: Workspace, settings: Settings, sheet: str | None = None
 ) -> IngestResult:
     """Read, validate and clean a transaction file and store it as a new data version.
 
@@ -163,7 +167,8 @@ def ingest_file(
     returns the existing version with ``already_present=True``.
 
     Args:
-        path: a CSV, Parquet or XLSX transaction file.
+        path: a CSV, Parquet or XLSX transaction file, or its URL (``s3://...``), which
+            is downloaded into ``data/raw/`` first and recorded as the version's source.
         workspace: the workspace to store the version in.
         settings: the workspace settings (``columns`` and ``cleaning`` are used).
         sheet: the worksheet to read from a workbook with several sheets.
@@ -178,6 +183,10 @@ def ingest_file(
         (541909, 4372)
 
     """
+    source: str | None = None
+    if isinstance(path, str) and is_url(path):
+        source, path = path, fetch_input_file(path, workspace.raw_dir, settings)
+    path = Path(path)
     file_format = detect_format(path)
     check_file(path)
     qualifier: str | None = None
@@ -199,7 +208,7 @@ def ingest_file(
             )
         return IngestResult(existing, existing.cleaning, processed_dir, already_present=True)
     record, report = _read_clean_and_store(
-        workspace, path, sheet, settings, file_format, file_sha256, version
+        workspace, path, sheet, settings, file_format, file_sha256, version, source
     )
     _log.info(
         "ingested %s as data version %s: %d rows, %d kept after cleaning",

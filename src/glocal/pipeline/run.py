@@ -454,7 +454,7 @@ def run_pipeline(
     workspace: Workspace,
     settings: Settings,
     *,
-    data: Path | None = None,
+    data: Path | str | None = None,
     retrain_global: bool = False,
     as_of: dt.date | None = None,
     on_step: StepHook | None = None,
@@ -465,8 +465,9 @@ def run_pipeline(
     Args:
         workspace: The workspace (initialised; the caller holds its lock).
         settings: Its settings.
-        data: A transaction file to ingest; ``None`` uses the latest data version, or
-            generated demo data in an empty workspace.
+        data: A transaction file to ingest, or its URL (``s3://bucket/file.parquet``);
+            ``None`` uses the latest data version, or generated demo data in an empty
+            workspace.
         retrain_global: Retrain the global model (and re-select everyone) even if not due.
         as_of: Replay the run as of midnight starting this day: only transactions before
             it are used, and every timestamp the run records (run id, bundle, registry)
@@ -497,7 +498,7 @@ def run_pipeline(
 class _Options:
     """What :func:`run_pipeline` was asked to do."""
 
-    data: Path | None
+    data: Path | str | None
     retrain_global: bool
     as_of: dt.date | None
     on_step: StepHook | None

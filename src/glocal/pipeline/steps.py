@@ -76,11 +76,11 @@ class PanelStep:
         return self.panel if self.panel is not None else read_panel(self.files.panel)
 
 
-def data_step(workspace: Workspace, settings: Settings, data: Path | None) -> DataStep:
+def data_step(workspace: Workspace, settings: Settings, data: Path | str | None) -> DataStep:
     """Ingest ``data`` (a no-op for a known file), or demo data in an empty workspace.
 
     Without ``data`` the latest data version is used; a workspace without any gets the
-    generated demo transactions.
+    generated demo transactions. A ``str`` is a URL (``s3://...``), fetched first.
 
     Raises:
         DataFileError: ``data`` does not exist or cannot be read.
@@ -99,15 +99,16 @@ def data_step(workspace: Workspace, settings: Settings, data: Path | None) -> Da
         data = write_demo_file(
             workspace, seed=settings.seed, n_customers=settings.pipeline.demo_customers
         )
-    elif not data.is_file():
+    elif isinstance(data, Path) and not data.is_file():
         raise DataFileError(
             f"the data file {data} does not exist. Pass an existing CSV, Parquet or XLSX "
             "file with --data, or leave --data out to use the latest ingested data."
         )
     result = ingest_file(data, workspace, settings)
     verb = "already ingested as" if result.already_present else "ingested as"
+    name = data.name if isinstance(data, Path) else data.rstrip("/").rpartition("/")[2]
     return DataStep(
-        result.version, not result.already_present, f"{data.name} {verb} {result.version.version}"
+        result.version, not result.already_present, f"{name} {verb} {result.version.version}"
     )
 
 
