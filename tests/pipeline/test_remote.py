@@ -5,6 +5,7 @@ The S3 tests (``test_s3_storage.py``) run the same commands against a real S3 se
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,15 @@ def test_run_and_predict_leave_only_the_settings(
         assert any(key.startswith(prefix) for key in keys), prefix
     out = capsys.readouterr().out
     assert f"Wrote {store.url}/predictions/batch/" in out
+    # registry commands need only the database (and a bundle when they verify one)
+    assert main(["registry", "rollback", "-w", str(root)]) == 2  # no earlier run to go to
+    assert main(["registry", "export", "--json", "-w", str(root)]) == 0
+    assert "models/registry.json" in store.list_files("models")
+    assert files_of(root) == ["config/settings.yaml"]
+    # no log handler is left writing into a deleted scratch directory
+    handlers = logging.getLogger("glocal").handlers
+    files = [Path(h.baseFilename) for h in handlers if isinstance(h, logging.FileHandler)]
+    assert all(path.parent.is_dir() for path in files)
 
     # the same run in an ordinary workspace predicts the same, bit for bit
     local = Workspace(tmp_path / "local")

@@ -44,13 +44,16 @@ _REMOTE: list[Workspace] = []
 """Scratch workspaces of this command (``storage.url`` set), closed by :func:`close_remote`."""
 
 
-def open_workspace(path: Path, require: bool = True) -> tuple[Workspace, Settings]:
+def open_workspace(
+    path: Path, require: bool = True, *, pull: bool = True
+) -> tuple[Workspace, Settings]:
     """Resolve the workspace, load its settings and start logging into its ``logs/``.
 
     With ``storage.url`` set, the files live in the object store: the command gets a
     scratch workspace pulled from it, published and deleted when the command ends
     (:func:`close_remote`); ``path`` need hold nothing but ``config/settings.yaml``.
-    Without ``require`` (commands that read only the settings) nothing is pulled.
+    Without ``require`` (commands that read only the settings) no scratch copy is made;
+    without ``pull`` one is made but starts empty (commands that need only the registry).
     """
     workspace = Workspace(path.resolve())
     settings = workspace.settings()
@@ -58,7 +61,7 @@ def open_workspace(path: Path, require: bool = True) -> tuple[Workspace, Setting
         from glocal.pipeline.remote import open_remote_workspace
 
         configure_logging(None, settings.log_level)
-        scratch = open_remote_workspace(workspace.settings_path, settings)
+        scratch = open_remote_workspace(workspace.settings_path, settings, pull=pull)
         _REMOTE.append(scratch)
         configure_logging(scratch.logs_dir, settings.log_level)
         return scratch, settings

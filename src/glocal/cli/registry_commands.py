@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from glocal.cli.common import WorkspaceOption, open_workspace, stdout_console
+from glocal.cli.common import WorkspaceOption, open_workspace, shown, stdout_console
 
 if TYPE_CHECKING:
     from glocal.registry import Registry
@@ -30,7 +30,7 @@ not import the registry (SQLAlchemy, the model layer); a test keeps the two equa
 def _open(workspace: Path) -> Registry:
     from glocal.registry import Registry
 
-    ws, settings = open_workspace(workspace)
+    ws, settings = open_workspace(workspace, pull=False)  # bundles are fetched if needed
     return Registry.open(settings.registry.url, ws)
 
 
@@ -222,10 +222,14 @@ def export(
     """Export every entity's model summary of the production run as JSON."""
     if not as_json:
         raise typer.BadParameter("choose the export format: --json", param_hint="--json")
-    with _open(workspace) as registry:
+    from glocal.registry import Registry
+
+    ws, settings = open_workspace(workspace, pull=False)
+    with Registry.open(settings.registry.url, ws) as registry:
         path = registry.export_json(output)
     count = json.loads(path.read_text(encoding="utf-8"))["entities"]
-    stdout_console.print(f"Wrote {count:,} entities to {path}", markup=False, highlight=False)
+    where = shown(ws, path) if path.is_relative_to(ws.root) else str(path)
+    stdout_console.print(f"Wrote {count:,} entities to {where}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
-__all__ = ["configure_logging", "get_logger", "stderr_console"]
+__all__ = ["configure_logging", "get_logger", "release_log_directory", "stderr_console"]
 
 stderr_console = Console(stderr=True, soft_wrap=True)
 """The console that log lines, progress bars and error messages go to."""
@@ -44,3 +44,19 @@ def configure_logging(log_dir: Path | None = None, level: str = "INFO") -> None:
         file_handler.setLevel(logging.DEBUG)
         root.addHandler(file_handler)
     root.propagate = False
+
+
+def release_log_directory(directory: Path) -> None:
+    """Detach and close the log file handlers writing under ``directory``.
+
+    Call it before deleting a directory that :func:`configure_logging` logged into (a
+    scratch workspace): a handler left attached would try to reopen its deleted file the
+    next time anything logs, for example after uvicorn's logging setup closed it.
+    """
+    root = logging.getLogger(_ROOT)
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).is_relative_to(
+            directory
+        ):
+            root.removeHandler(handler)
+            handler.close()

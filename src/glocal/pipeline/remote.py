@@ -27,7 +27,7 @@ from pathlib import Path
 
 from glocal.config import Settings, Workspace
 from glocal.core.errors import StorageError
-from glocal.core.logging import get_logger
+from glocal.core.logging import get_logger, release_log_directory
 from glocal.core.storage import ObjectStore
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 
 _log = get_logger(__name__)
 
-_NEVER_SYNCED = ("config/", "logs/", "models/bundles/", "models/registry", "data/raw/")
+_NEVER_SYNCED = ("config/", "logs/", "models/bundles/", "models/registry.db", "data/raw/")
 """Keys kept out of the store's mirror: local settings, logs, bundles (published on their
 own), the SQLite registry (not allowed with a store) and generated raw files."""
 _FETCHED_LATER = ("models/pipeline/", "evaluation/monitor/", "evaluation/backtest/")
@@ -78,13 +78,16 @@ def _store_of(settings: Settings) -> ObjectStore:
     )
 
 
-def open_remote_workspace(settings_file: Path, settings: Settings) -> Workspace:
+def open_remote_workspace(
+    settings_file: Path, settings: Settings, *, pull: bool = True
+) -> Workspace:
     """Return a scratch workspace backed by the store of ``settings`` and pull it.
 
     Args:
         settings_file: The ``settings.yaml`` to copy into the scratch workspace (``None``
             keeps the template; the ``GLOCAL_...`` variables apply either way).
         settings: The loaded settings; ``storage.url`` must be set.
+        pull: Whether to pull the files commands read (:func:`pull_workspace`).
 
     Raises:
         StorageError: The store cannot be reached, or the bucket does not exist.
@@ -100,7 +103,8 @@ def open_remote_workspace(settings_file: Path, settings: Settings) -> Workspace:
         shutil.copyfile(settings_file, workspace.settings_path)
     _SESSIONS[scratch] = RemoteSession()
     try:
-        pull_workspace(workspace)
+        if pull:
+            pull_workspace(workspace)
     except BaseException:
         close_remote_workspace(workspace, publish=False)
         raise
@@ -264,5 +268,6 @@ def close_remote_workspace(workspace: Workspace, *, publish: bool) -> None:
         except StorageError as exc:
             _log.warning("could not upload the log: %s", exc)
         finally:
+            release_log_directory(workspace.root)
             _SESSIONS.pop(workspace.root, None)
             shutil.rmtree(workspace.root, ignore_errors=True)
