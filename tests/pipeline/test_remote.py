@@ -117,21 +117,27 @@ def test_a_run_removes_what_an_unregistered_run_left_in_the_store(
     assert set(store.list_files("models")) == kept
 
 
-def test_the_run_lock_keeps_two_runs_on_one_store_apart(
-    remote: tuple[Path, ObjectStore, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    root, _, _ = remote
+def run_refused_while_locked(root: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Hold the store's run lock, try `glocal run`; return its (whitespace-joined) stderr."""
     settings = Workspace(root).settings()
     scratch = open_remote_workspace(Workspace(root).settings_path, settings)
     try:
         with RegistryRunLock(settings, scratch):
             assert main(["run", "-w", str(root)]) == 2
-            assert "another glocal run is using the workspace" in capsys.readouterr().err
             with pytest.raises(WorkspaceError), RegistryRunLock(settings, scratch):
                 pass
     finally:
         close_remote_workspace(scratch, publish=False)
     assert not scratch.root.exists()
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_the_run_lock_keeps_two_runs_on_one_store_apart(
+    remote: tuple[Path, ObjectStore, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "another glocal run is using the workspace" in run_refused_while_locked(
+        remote[0], capsys
+    )
 
 
 def test_a_missing_data_url_is_named(

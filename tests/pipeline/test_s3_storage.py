@@ -19,13 +19,12 @@ import pytest
 from glocal.cli.main import main
 from glocal.config import Workspace
 from glocal.core.storage import STAGING_PREFIX, ObjectStore
-from glocal.pipeline import RegistryRunLock, run_pipeline
-from glocal.pipeline.remote import close_remote_workspace, open_remote_workspace
+from glocal.pipeline import run_pipeline
 from glocal.registry import Registry
 from tests.conftest import REPO_ROOT, _free_port
 from tests.pipeline.conftest import append_orders, write_demo
 from tests.pipeline.test_crash import _kill, _wait_for_pause
-from tests.pipeline.test_remote import files_of, remote_settings
+from tests.pipeline.test_remote import files_of, remote_settings, run_refused_while_locked
 
 pytestmark = [pytest.mark.s3, pytest.mark.postgres]
 
@@ -132,15 +131,7 @@ def _batch_predictions_after_predict(
 def test_a_second_run_on_the_store_is_refused_by_the_database_lock(
     on_s3: S3, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, _, _ = on_s3
-    settings = Workspace(root).settings()
-    scratch = open_remote_workspace(Workspace(root).settings_path, settings)
-    try:
-        with RegistryRunLock(settings, scratch):
-            assert main(["run", "-w", str(root)]) == 2
-    finally:
-        close_remote_workspace(scratch, publish=False)
-    err = " ".join(capsys.readouterr().err.split())
+    err = run_refused_while_locked(on_s3[0], capsys)
     assert "another glocal run is using the store s3://" in err
     assert "database session" in err
 

@@ -19,10 +19,11 @@ import socket
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from glocal.core.errors import WorkspaceError
 
-__all__ = ["LOCK_FILE", "WorkspaceLock"]
+__all__ = ["LOCK_FILE", "HeldLock", "WorkspaceLock"]
 
 LOCK_FILE = ".glocal.lock"
 """Name of the lock file in the workspace root."""
@@ -39,7 +40,31 @@ def _describe_holder(raw: str) -> str:
         return "a process that has not written its details yet"
 
 
-class WorkspaceLock:
+class HeldLock:
+    """A lock held for a ``with`` block: ``acquire`` on entry, ``release`` on exit."""
+
+    def acquire(self) -> None:
+        """Take the lock without waiting, or raise :class:`WorkspaceError`."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Release the lock."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class WorkspaceLock(HeldLock):
     """Hold ``<root>/.glocal.lock`` exclusively while the ``with`` block runs.
 
     Args:
@@ -99,15 +124,3 @@ class WorkspaceLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-    def __enter__(self) -> WorkspaceLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()

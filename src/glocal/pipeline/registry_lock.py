@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from pathlib import Path
-from types import TracebackType
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from glocal.config import Settings, Workspace
 from glocal.core.errors import WorkspaceError
-from glocal.pipeline.lock import WorkspaceLock
+from glocal.pipeline.lock import HeldLock, WorkspaceLock
 from glocal.registry.engine import create_registry_engine, safe_url
 
 __all__ = ["RegistryRunLock"]
@@ -40,7 +39,7 @@ def _scope_key(scope: str) -> int:
     return int.from_bytes(hashlib.sha256(scope.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
-class RegistryRunLock:
+class RegistryRunLock(HeldLock):
     """Hold the run lock of one object store in the registry database.
 
     Args:
@@ -114,15 +113,3 @@ class RegistryRunLock:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    def __enter__(self) -> RegistryRunLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
