@@ -175,3 +175,19 @@ def test_serve_answers_from_the_bundle_on_s3(on_s3: S3, tmp_path: Path) -> None:
         process.wait(60)
     assert files_of(root) == ["config/settings.yaml"]
     assert store.list_files("predictions/online")  # the request log, published on shutdown
+
+
+def test_a_missing_bucket_and_an_unreachable_server_are_named(
+    tmp_path: Path, s3_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    missing = remote_settings(
+        tmp_path / "a", "s3://no-such-bucket/shop", registry, f"  endpoint_url: {s3_endpoint}\n"
+    )
+    assert main(["predict", "-w", str(missing)]) == 2
+    assert "the bucket 'no-such-bucket' does not exist" in " ".join(capsys.readouterr().err.split())
+    nowhere = f"  endpoint_url: http://127.0.0.1:{_free_port()}\n"
+    unreachable = remote_settings(tmp_path / "b", "s3://bucket/shop", registry, nowhere)
+    assert main(["predict", "-w", str(unreachable)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "opening the store failed" in err and "storage.endpoint_url" in err

@@ -175,12 +175,14 @@ class ObjectStore:
                 self.fs.makedirs(self.root, exist_ok=True)
                 return
             bucket = self.root.split("/", 1)[0]
-            if not self.fs.exists(bucket):
+            try:
+                self.fs.ls(bucket, refresh=True)  # unlike exists(), raises what went wrong
+            except FileNotFoundError:
                 raise StorageError(
                     f"storage.url {self.url}: the bucket {bucket!r} does not exist"
                     f"{' at ' + self.endpoint_url if self.endpoint_url else ''}. Create it, "
                     "or fix storage.url / storage.endpoint_url."
-                )
+                ) from None
 
     def exists(self, key: str) -> bool:
         """Return whether an object (or a directory of objects) exists at ``key``."""
