@@ -153,3 +153,15 @@ def test_a_store_url_needs_a_shared_registry(tmp_path: Path) -> None:
     (root / "config").mkdir(parents=True)
     (root / "config" / "settings.yaml").write_text("storage:\n  url: s3://bucket/shop\n")
     assert main(["predict", "-w", str(root)]) == 2
+
+
+def test_a_damaged_record_in_the_store_is_named(
+    remote: tuple[Path, ObjectStore, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, store, _ = remote
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text("{not json")
+    store.publish_file(damaged, "data/versions/0123456789ab.json")
+    assert main(["predict", "-w", str(root)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{store.url}/data/versions/0123456789ab.json is damaged" in err

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from glocal.config import Settings
 from glocal.core.errors import DataFileError
-from glocal.core.storage import ObjectStore, is_url
+from glocal.core.storage import ObjectStore
 
-__all__ = ["fetch_input_file", "is_url"]
+__all__ = ["fetch_input_file"]
 
 
 def fetch_input_file(url: str, directory: Path, settings: Settings) -> Path:

@@ -20,9 +20,10 @@ from glocal.core.atomic import atomic_directory, write_json_atomic
 from glocal.core.hashing import hash_file
 from glocal.core.logging import get_logger
 from glocal.core.progress import step_progress
+from glocal.core.storage import is_url
 from glocal.data.cleaning import clean_transactions
 from glocal.data.columns import resolve_columns
-from glocal.data.fetch import fetch_input_file, is_url
+from glocal.data.fetch import fetch_input_file
 from glocal.data.files import (
     FileFormat,
     check_file,

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from glocal.config import Settings, Workspace
-from glocal.core.errors import WorkspaceError
+from glocal.core.errors import RegistryError, WorkspaceError
 from glocal.pipeline.lock import HeldLock, WorkspaceLock
 from glocal.registry.engine import create_registry_engine, safe_url
 
@@ -65,7 +66,13 @@ class RegistryRunLock(HeldLock):
 
     def acquire(self) -> None:
         """Take the lock without waiting, or raise :class:`WorkspaceError`."""
-        parsed = make_url(self.url) if self.url else None
+        try:
+            parsed = make_url(self.url) if self.url else None
+        except ArgumentError:
+            raise RegistryError(
+                f"registry.url {self.url!r} is not a SQLAlchemy URL; use e.g. "
+                "postgresql+psycopg://user:password@host:5432/db."
+            ) from None
         if parsed is None or parsed.get_backend_name() != "postgresql":
             database = Path(parsed.database) if parsed and parsed.database else None
             root = database.parent if database else self.workspace.models_dir

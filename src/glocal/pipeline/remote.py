@@ -24,9 +24,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from glocal.config import Settings, Workspace
-from glocal.core.errors import StorageError
+from glocal.core.errors import StorageError, WorkspaceError
 from glocal.core.logging import get_logger, release_log_directory
 from glocal.core.storage import ObjectStore
 
@@ -116,14 +117,32 @@ def _wanted_versions(workspace: Workspace) -> set[str]:
     wanted: set[str] = set()
     current = workspace.root / "data" / "processed" / "current.json"
     if current.is_file():
-        wanted.add(str(json.loads(current.read_text("utf-8")).get("data_version", "")))
+        wanted.add(str(_record(workspace, current).get("data_version", "")))
     records = []
     for path in workspace.versions_dir.glob("*.json"):
-        record = json.loads(path.read_text("utf-8"))
-        records.append((str(record.get("ingested_at", "")), path.stem))
+        records.append((str(_record(workspace, path).get("ingested_at", "")), path.stem))
     if records:
         wanted.add(max(records)[1])
     return wanted
+
+
+def _record(workspace: Workspace, path: Path) -> dict[str, Any]:
+    """Read a pulled JSON record, or name the object in the store that is damaged."""
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except ValueError as exc:
+        record = None
+        reason = str(exc)
+    else:
+        reason = "not a JSON object"
+    if not isinstance(record, dict):
+        assert workspace.store is not None
+        key = path.relative_to(workspace.root).as_posix()
+        raise WorkspaceError(
+            f"{workspace.store.url_of(key)} is damaged ({reason}). Restore it, or delete it "
+            "and ingest the data again."
+        )
+    return record
 
 
 def _skipped(key: str) -> bool:
