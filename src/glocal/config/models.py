@@ -91,12 +91,11 @@ class GlobalModelSettings(Section):
         description="Let the panel's baseline_* forecasts themselves join the global ensemble.",
     )
     fit_workers: int = Field(
-        default=1,
+        default=-1,
         description=(
             "Global learners fitted at the same time, each on one thread (LightGBM releases "
             "the interpreter while it trains); -1 means one per core. The numbers do not "
-            "depend on it. Default 1: with more, a CI run crashed once inside LightGBM "
-            "(Dataset construction beside a prediction on another thread)."
+            "depend on it."
         ),
     )
 

@@ -30,10 +30,12 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -54,7 +56,7 @@ from glocal.models.frames import (
     panel_feature_columns,
 )
 
-__all__ = ["GlobalModel"]
+__all__ = ["GlobalModel", "concurrent_lightgbm"]
 
 FloatArray = npt.NDArray[np.float64]
 PredictEngine = Literal["auto", "lightgbm", "compiled"]
@@ -79,6 +81,30 @@ _ITERATION_ALIASES = (
 
 _PREDICT_THREADS = max(1, os.cpu_count() or 1)
 """Prediction is embarrassingly parallel over rows; training stays on ``n_jobs``."""
+
+_concurrent_lock = threading.Lock()
+_concurrent_sections = 0
+
+
+@contextlib.contextmanager
+def concurrent_lightgbm() -> Iterator[None]:
+    """Mark a section in which LightGBM may train and predict on several threads at once.
+
+    LightGBM keeps its OpenMP thread count in one process-wide variable that every call
+    sets from its own ``num_threads``. A call that sized per-thread buffers for one count
+    while a concurrent call on another thread set a different one writes past them and
+    crashes the process (a Dataset built with 1 thread beside a prediction with 2 did, in
+    CI). Inside this section every prediction therefore uses the thread count its booster
+    was trained with, the count all training calls share.
+    """
+    global _concurrent_sections
+    with _concurrent_lock:
+        _concurrent_sections += 1
+    try:
+        yield
+    finally:
+        with _concurrent_lock:
+            _concurrent_sections -= 1
 
 
 def _level_codes(values: pd.Series, levels: pd.Index) -> npt.NDArray[np.intp]:
@@ -324,13 +350,20 @@ class GlobalModel:
             if forest is not None:
                 raw = forest.predict(matrix)
             else:
-                raw = self.booster_.predict(matrix, num_threads=_PREDICT_THREADS)
+                raw = self.booster_.predict(matrix, num_threads=self._predict_threads())
         else:
             raw = self.estimator_.predict(self._design(frame))
         prediction = np.asarray(raw, dtype=np.float64).reshape(len(frame))
         if self.offset is not None:
             prediction = prediction + self._offset_values(frame, "prediction")
         return prediction
+
+    def _predict_threads(self) -> int:
+        """Every core, or the training thread count inside :func:`concurrent_lightgbm`."""
+        if _concurrent_sections == 0:
+            return _PREDICT_THREADS
+        trained = self.booster_.params.get("num_threads")
+        return int(trained) if isinstance(trained, int) and trained > 0 else 1
 
     def compiled_forest(self) -> CompiledForest | None:
         """Return the booster flattened for the compiled kernel (built once per booster).

@@ -47,7 +47,7 @@ from glocal.features.schema import BASELINE_PREFIX
 from glocal.models.estimators import LIGHTGBM
 from glocal.models.folds import Fold
 from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
-from glocal.models.global_model import GlobalModel
+from glocal.models.global_model import GlobalModel, concurrent_lightgbm
 from glocal.models.losses import clustered_comparison, row_loss
 
 __all__ = ["STAGE_FILE", "Component", "GlobalStage", "baseline_columns"]
@@ -73,13 +73,15 @@ def _parallel_map(
 
     LightGBM trains inside its C library with the interpreter released, so independent
     learners fitted on threads share the cores; each keeps its own ``n_jobs``, and its
-    numbers do not depend on what runs beside it.
+    numbers do not depend on what runs beside it. The threads run inside
+    :func:`~glocal.models.global_model.concurrent_lightgbm`, which keeps every LightGBM
+    call on one thread count (LightGBM crashes when concurrent calls use different ones).
     """
     jobs = list(items)
     count = (os.cpu_count() or 1) if workers == -1 else workers
     if count <= 1 or len(jobs) <= 1:
         return [work(item) for item in jobs]
-    with ThreadPoolExecutor(max_workers=min(count, len(jobs))) as pool:
+    with concurrent_lightgbm(), ThreadPoolExecutor(max_workers=min(count, len(jobs))) as pool:
         return list(pool.map(work, jobs))
 
 
