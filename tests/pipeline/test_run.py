@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,6 +27,11 @@ def _production(workspace: Workspace) -> str | None:
 def _bundle(workspace: Workspace, run_id: str) -> Path:
     with Registry.open(None, workspace) as registry:
         return registry.resolve_bundle(run_id)
+
+
+def _manifest_pipeline(workspace: Workspace, run_id: str) -> dict[str, Any]:
+    manifest = json.loads((_bundle(workspace, run_id) / "manifest.json").read_text())
+    return dict(manifest["metrics"]["pipeline"])
 
 
 def _customers(workspace: Workspace, count: int) -> list[str]:
@@ -119,15 +126,48 @@ def test_retrain_global_retrains_everyone(after_first_run: Run) -> None:
     assert _production(workspace) == summary.run_id != first.run_id
 
 
-def test_global_model_retrained_when_data_advances_past_cadence(after_first_run: Run) -> None:
-    workspace, _, data = after_first_run
+def test_global_model_refreshed_when_data_advances_past_cadence(after_first_run: Run) -> None:
+    """Due after 7 days; the last full fit is younger than 28: its learners are refitted."""
+    workspace, first, data = after_first_run
     changed = _customers(workspace, 2)
     later = append_orders(
         data, data.parent / "later.parquet", [int(c) for c in changed], days_later=10
     )
     summary = run_pipeline(workspace, workspace.settings(), data=later)
-    assert summary.mode == "full"
+    assert summary.mode == "refresh"
     assert "10 days old" in summary.reason
+    assert set(summary.counts) >= {"retrained", "carried_forward"}
+    assert summary.counts["carried_forward"] > 0
+    old = load_hybrid(_bundle(workspace, first.run_id or "")).global_stage_
+    new = load_hybrid(_bundle(workspace, summary.run_id or "")).global_stage_
+    assert new.members_ == old.members_ and new.weights_ == old.weights_
+    for name, model in new.models_.items():
+        assert model.best_iteration_ == old.models_[name].best_iteration_
+        assert model.booster_.model_to_string() != old.models_[name].booster_.model_to_string()
+    record = _manifest_pipeline(workspace, summary.run_id or "")
+    assert record["global"]["version_id"] == f"gm-{summary.run_id}"
+    assert (
+        record["global"]["selected_data_end"]
+        == (_manifest_pipeline(workspace, first.run_id or "")["global"]["selected_data_end"])
+    )
+
+
+@pytest.mark.parametrize(("days_later", "reselect_days"), [(30, 28), (10, 0)])
+def test_global_model_refitted_in_full_once_its_selection_is_old(
+    after_first_run: Run, days_later: int, reselect_days: int
+) -> None:
+    workspace, _, data = after_first_run
+    changed = _customers(workspace, 2)
+    later = append_orders(
+        data, data.parent / "later.parquet", [int(c) for c in changed], days_later=days_later
+    )
+    settings = workspace.settings()
+    pipeline = settings.pipeline.model_copy(update={"global_reselect_days": reselect_days})
+    summary = run_pipeline(
+        workspace, settings.model_copy(update={"pipeline": pipeline}), data=later
+    )
+    assert summary.mode == "full"
+    assert "full fit" in summary.reason
     assert summary.counts["carried_forward"] == 0
 
 

@@ -28,6 +28,8 @@ The members are finally refitted on the whole history with their early-stopped s
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -251,23 +253,30 @@ class GlobalStage:
         target: FloatArray,
         codes: npt.NDArray[np.intp],
     ) -> tuple[bool, _Fitted, dict[str, Any]]:
+        """Return whether the learners get the entity id, ``component`` fitted, and why.
+
+        The returned learner may be fitted on the most recent fold only; :meth:`fit`
+        completes it beside the other learners.
+        """
         settings = self.settings or GlobalModelSettings()
         choice = settings.entity_feature
         if settings.estimator != LIGHTGBM or choice is False:
-            plain = self._fit_learner(component, history, folds, features, categorical)
+            plain = self._fit_learner(
+                component, history, folds, features, categorical, first_only=True
+            )
             return False, plain, {"entity_feature": False, "reason": "off"}
         entity_features = [*features, ENTITY_COLUMN]
         entity_categorical = [*categorical, ENTITY_COLUMN]
         if choice is True:
             with_entity = self._fit_learner(
-                component, history, folds, entity_features, entity_categorical
+                component, history, folds, entity_features, entity_categorical, first_only=True
             )
             return True, with_entity, {"entity_feature": True, "reason": "on"}
-        # the plain learner on every fold beside the one with the entity id on the most
-        # recent fold; the latter goes on to the other folds only if it wins that one
+        # both on the most recent fold; the one with the entity id goes on to the other
+        # folds only if it wins there
         plain, with_entity = _parallel_map(
-            lambda job: self._fit_learner(component, history, folds, *job[:2], first_only=job[2]),
-            [(features, categorical, False), (entity_features, entity_categorical, True)],
+            lambda job: self._fit_learner(component, history, folds, *job, first_only=True),
+            [(features, categorical), (entity_features, entity_categorical)],
             settings.fit_workers,
         )
         recent = len(plain.validation[0])
@@ -283,7 +292,11 @@ class GlobalStage:
                     "recent_fold_loss": {"plain": float(loss_plain), "entity": float(loss_entity)},
                 },
             )
-        with_entity = self._complete(with_entity, history, folds)
+        plain, with_entity = _parallel_map(
+            lambda fitted: self._complete(fitted, history, folds),
+            [plain, with_entity],
+            settings.fit_workers,
+        )
         loss_plain_all = row_loss(target, np.concatenate(plain.validation), self.objective)
         loss_entity_all = row_loss(target, np.concatenate(with_entity.validation), self.objective)
         comparison = clustered_comparison(loss_entity_all, loss_plain_all, codes)
@@ -331,13 +344,14 @@ class GlobalStage:
         if use_entity:
             features, categorical = [*features, ENTITY_COLUMN], [*categorical, ENTITY_COLUMN]
         self.learner_features_, self.learner_categorical_ = features, categorical
-        fitted = {first.component.name: first}
-        others = _parallel_map(
-            lambda component: self._fit_learner(component, history, folds, features, categorical),
-            learners[1:],
-            settings.fit_workers,
-        )
-        fitted.update({f.component.name: f for f in others})
+        # the first learner's remaining folds run beside the other learners
+        jobs: list[Callable[[], _Fitted]] = [lambda: self._complete(first, history, folds)]
+        jobs += [
+            functools.partial(self._fit_learner, component, history, folds, features, categorical)
+            for component in learners[1:]
+        ]
+        done = _parallel_map(lambda job: job(), jobs, settings.fit_workers)
+        fitted = {f.component.name: f for f in done}
         baselines = []
         if settings.ensemble_baselines:
             baselines = [
@@ -444,6 +458,34 @@ class GlobalStage:
             recent = _parallel_map(lambda model: model.refit(history), recent, settings.fit_workers)
         self.models_: dict[str, GlobalModel] = dict(zip(learners, recent, strict=True))
         self.history_prediction_ = self.predict(history)
+
+    def refresh(self, history: pd.DataFrame) -> GlobalStage:
+        """Return a copy whose member learners are refitted on ``history``, nothing re-chosen.
+
+        The members, their weights, their sizes (early-stopped trees), features and the
+        entity-id choice stay; each learner is trained again on ``history`` (e.g. a week
+        more of data) with this stage's settings. This is the weekly retraining between
+        two full fits, which re-choose all of them on validation folds.
+
+        Raises:
+            NotFittedError: The stage is not fitted.
+
+        """
+        self._check_fitted()
+        settings = self.settings or GlobalModelSettings()
+        names = list(self.models_)
+
+        def refit(name: str) -> GlobalModel:
+            member = copy.copy(self.models_[name])
+            member.settings = settings  # a loaded learner knows only its estimator's name
+            return member.refit(history)
+
+        fresh = copy.copy(self)
+        models = _parallel_map(refit, names, settings.fit_workers)
+        fresh.models_ = dict(zip(names, models, strict=True))
+        fresh.history_prediction_ = fresh.predict(history)
+        fresh.report_ = {**self.report_, "refreshed_rows": len(history)}
+        return fresh
 
     # -- prediction ---------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -45,7 +45,13 @@ from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
 from glocal.models.hybrid import HybridModel
 from glocal.models.local_bank import LocalModelBank
 
-__all__ = ["IncrementalUpdate", "merge_banks", "merge_corrections", "refit_entities"]
+__all__ = [
+    "IncrementalUpdate",
+    "merge_banks",
+    "merge_corrections",
+    "refit_entities",
+    "refresh_global",
+]
 
 
 @dataclass(frozen=True)
@@ -229,3 +235,43 @@ def refit_entities(
     merged.local_bank_ = merged.candidates_.banks_["direct"]
     decided = pd.Index(decisions[ENTITY_COLUMN].to_numpy(), name=ENTITY_COLUMN)
     return IncrementalUpdate(model=merged, retrained=retrained, decided=decided)
+
+
+def refresh_global(
+    model: HybridModel,
+    history: pd.DataFrame,
+    entities: Iterable[str],
+    *,
+    drop: Iterable[str] = (),
+    local_models: LocalModelSettings | None = None,
+    selection: SelectionSettings | None = None,
+) -> IncrementalUpdate:
+    """Refit the global stage's learners on ``history``, then retrain ``entities`` against it.
+
+    The weekly retraining between two full fits: the stage keeps its members, weights,
+    sizes and entity-id choice (:meth:`GlobalStage.refresh`); the local candidates and
+    decisions of ``entities`` are refitted against the refreshed stage as in
+    :func:`refit_entities`, every other entity's are carried forward.
+
+    Args:
+        model: A fitted hybrid model. It is not modified.
+        history: Every row with a known target.
+        entities: Entities to retrain, e.g. those with new transactions.
+        drop: Entities to remove from the model.
+        local_models: Local model settings; default: ``model.local_models``.
+        selection: Selection settings; default: ``model.selection``.
+
+    """
+    model._check_fitted()
+    refreshed = copy.copy(model)
+    ordered = history.sort_values([ENTITY_COLUMN, TIME_COLUMN], kind="stable")
+    refreshed.global_stage_ = model.global_stage_.refresh(ordered.reset_index(drop=True))
+    refreshed.report_ = {**model.report_, "global_stage": refreshed.global_stage_.report_}
+    return refit_entities(
+        refreshed,
+        history,
+        entities,
+        drop=drop,
+        local_models=local_models,
+        selection=selection,
+    )

@@ -112,7 +112,7 @@ def _row(
         "run_id": summary.production_run_id,
         "entities_scored": len(scored),
         "entities_retrained": int(summary.counts.get("retrained", 0)) if summary.run_id else 0,
-        "global_retrained": summary.mode == "full",
+        "global_retrained": summary.mode in ("full", "refresh"),
         "realized_cutoff": None if latest is None else pd.Timestamp(latest["cutoff"]),
         **{
             name: float(latest[name]) if latest is not None and name in latest else np.nan

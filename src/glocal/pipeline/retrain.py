@@ -1,8 +1,12 @@
-"""The training step of the pipeline: decide full / incremental / skip, then fit.
+"""The training step of the pipeline: decide full / refresh / incremental / skip, then fit.
 
 * **full**: no production model yet, the model settings changed, the global model is due
-  (cadence) or ``--retrain-global``: a new :class:`HybridModel` on the production layout,
+  and its last full fit is ``pipeline.global_reselect_days`` old, or ``--retrain-global``: a new :class:`HybridModel` on the production layout,
   every entity re-selected against the new global model.
+* **refresh**: the global model is due but its last full fit is younger than
+  ``pipeline.global_reselect_days``: the global stage's learners are refitted on today's
+  history with the members, weights and sizes the full fit chose, then the changed
+  entities are retrained as below (:func:`glocal.models.incremental.refresh_global`).
 * **incremental**: the previous global model is kept; only entities with new transactions
   (changed fingerprint) or never seen before get new local models and decisions
   (:func:`glocal.models.incremental.refit_entities`); all others are carried forward.
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingOutcome", "TrainingPlan", "model_key", "plan_training", "train"]
 
-Mode = Literal["skip", "full", "incremental"]
+Mode = Literal["skip", "full", "refresh", "incremental"]
 
 
 def model_key(settings: Settings) -> str:
@@ -71,7 +75,7 @@ def plan_training(
     data_end: dt.date,
     retrain_global: bool,
 ) -> TrainingPlan:
-    """Choose full, incremental or skip from the production run's pipeline record.
+    """Choose full, refresh, incremental or skip from the production run's pipeline record.
 
     Args:
         previous: ``metrics.pipeline`` of the production bundle's manifest, or ``None``.
@@ -101,9 +105,19 @@ def plan_training(
         data_end,
         settings.pipeline.global_retrain_days,
     )
-    if due:
-        return plan("full", why)
-    return plan("incremental", f"new data; {why}: kept")
+    if not due:
+        return plan("incremental", f"new data; {why}: kept")
+    selected = previous.get("global", {}).get("selected_data_end")
+    age = (data_end - dt.date.fromisoformat(selected)).days if selected else None
+    cadence = settings.pipeline.global_reselect_days
+    if age is None or age >= cadence:
+        last = "none recorded" if age is None else f"{age} days old (every {cadence} days)"
+        return plan("full", f"{why}; full fit: the last is {last}")
+    return plan(
+        "refresh",
+        f"{why}: its learners refitted; the last full fit is {age} days old "
+        f"(every {cadence} days)",
+    )
 
 
 @dataclass
@@ -175,12 +189,20 @@ def _fit_full(layout: ProductionSplit, settings: Settings) -> HybridModel:
 
 
 def _refit_changed(
-    model: HybridModel, layout: ProductionSplit, changes: EntityChanges, settings: Settings
+    model: HybridModel,
+    layout: ProductionSplit,
+    changes: EntityChanges,
+    settings: Settings,
+    *,
+    refresh: bool,
 ) -> HybridModel:
-    """Return the production model with the changed entities retrained, the rest carried."""
-    from glocal.models.incremental import refit_entities
+    """Return the production model with the changed entities retrained, the rest carried.
 
-    update = refit_entities(
+    With ``refresh``, the global stage's learners are first refitted on today's history.
+    """
+    from glocal.models.incremental import refit_entities, refresh_global
+
+    update = (refresh_global if refresh else refit_entities)(
         model,
         layout.history,
         changes.retrain,
@@ -202,7 +224,7 @@ def train(
     previous: tuple[HybridModel, pd.DataFrame, dict[str, Any]] | None,
     demoted: Collection[str] = (),
 ) -> TrainingOutcome:
-    """Fit the model the plan asks for (``full`` or ``incremental``).
+    """Fit the model the plan asks for (``full``, ``refresh`` or ``incremental``).
 
     Entities in ``demoted`` (demotions in force in the registry) are then served by the
     global stage whatever their selection said (reason ``DEMOTED``).
@@ -227,13 +249,19 @@ def train(
         empty = pd.Index([], dtype=object)
         changes = EntityChanges(empty, pd.Index(fingerprints["entity_id"]), empty, empty)
 
-    if plan.mode == "incremental" and old_model is not None and old_record is not None:
+    reuse = plan.mode in ("incremental", "refresh")
+    if reuse and old_model is not None and old_record is not None:
         global_info = dict(old_record["global"])
-        model = _refit_changed(old_model, layout, changes, settings)
+        refresh = plan.mode == "refresh"
+        if refresh:
+            global_info.update(
+                version_id=f"gm-{run_id}", trained_run_id=run_id, data_end=data_end.isoformat()
+            )
+        model = _refit_changed(old_model, layout, changes, settings, refresh=refresh)
         retrained, carried = changes.retrain, changes.carried
     else:
         global_info = {"version_id": f"gm-{run_id}", "trained_run_id": run_id}
-        global_info["data_end"] = data_end.isoformat()
+        global_info["data_end"] = global_info["selected_data_end"] = data_end.isoformat()
         model = _fit_full(layout, settings)
         retrained = pd.Index(fingerprints["entity_id"], dtype=object)
         carried = pd.Index([], dtype=object)

@@ -215,7 +215,7 @@ def _train_step(
             try:
                 previous = (load_hybrid(production[1]), state, record)
             except ModelError as exc:
-                if plan.mode == "incremental":
+                if plan.mode in ("incremental", "refresh"):
                     raise
                 # a full retrain needs nothing from a model this glocal cannot read
                 _log.info("previous production model not reused: %s", exc)

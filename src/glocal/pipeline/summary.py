@@ -29,7 +29,7 @@ class RunSummary:
         run_id: The new run, or ``None`` when training was skipped.
         production_run_id: The run ``production`` points to at the end.
         data_version: The data version the run worked on.
-        mode: ``full``, ``incremental`` or ``skip``.
+        mode: ``full``, ``refresh``, ``incremental`` or ``skip``.
         reason: Why that mode.
         counts: Entities retrained, carried forward, newly seen, removed, switched.
         validation: Validation metrics of the production layout (new runs only).
