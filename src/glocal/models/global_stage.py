@@ -80,11 +80,16 @@ def _parallel_map(
     call on one thread count (LightGBM crashes when concurrent calls use different ones).
     """
     jobs = list(items)
-    count = (os.cpu_count() or 1) if workers == -1 else workers
+    count = _workers(workers)
     if count <= 1 or len(jobs) <= 1:
         return [work(item) for item in jobs]
     with concurrent_lightgbm(), ThreadPoolExecutor(max_workers=min(count, len(jobs))) as pool:
         return list(pool.map(work, jobs))
+
+
+def _workers(setting: int) -> int:
+    """Return the threads ``fit_workers`` asks for (-1: one per core)."""
+    return (os.cpu_count() or 1) if setting == -1 else setting
 
 
 def _weighted(predictions: Sequence[FloatArray], weights: Sequence[float]) -> FloatArray:
@@ -124,6 +129,8 @@ class _Fitted:
     component: Component
     fold_models: list[GlobalModel]
     validation: list[FloatArray]
+    final: GlobalModel | None = None
+    """The most recent fold's model refitted on the whole history, when fitted ahead."""
 
 
 def _ensemble_weights(losses: Sequence[float], settings: GlobalModelSettings) -> list[float]:
@@ -350,6 +357,11 @@ class GlobalStage:
             functools.partial(self._fit_learner, component, history, folds, features, categorical)
             for component in learners[1:]
         ]
+        if settings.refit_on_validation and _workers(settings.fit_workers) > 1:
+            # on several threads each learner's final refit follows its folds in its job,
+            # instead of a last round that leaves threads idle; a learner the confidence
+            # set leaves out (rare) wastes its refit
+            jobs = [functools.partial(self._with_final, job, history) for job in jobs]
         done = _parallel_map(lambda job: job(), jobs, settings.fit_workers)
         fitted = {f.component.name: f for f in done}
         baselines = []
@@ -450,12 +462,24 @@ class GlobalStage:
                 return component.column
         raise ModelError(f"global component {name!r} has no column.")
 
+    @staticmethod
+    def _with_final(job: Callable[[], _Fitted], history: pd.DataFrame) -> _Fitted:
+        fitted = job()
+        fitted.final = fitted.fold_models[0].refit(history)
+        return fitted
+
     def _refit_members(self, history: pd.DataFrame, fitted: dict[str, _Fitted]) -> None:
         settings = self.settings or GlobalModelSettings()
         learners = [name for name in self.members_ if name in fitted]
-        recent = [fitted[name].fold_models[0] for name in learners]
-        if settings.refit_on_validation:
-            recent = _parallel_map(lambda model: model.refit(history), recent, settings.fit_workers)
+
+        def final(name: str) -> GlobalModel:
+            ahead = fitted[name].final
+            if ahead is not None:
+                return ahead
+            recent = fitted[name].fold_models[0]
+            return recent.refit(history) if settings.refit_on_validation else recent
+
+        recent = _parallel_map(final, learners, settings.fit_workers)
         self.models_: dict[str, GlobalModel] = dict(zip(learners, recent, strict=True))
         self.history_prediction_ = self.predict(history)
 
@@ -481,9 +505,10 @@ class GlobalStage:
             return member.refit(history)
 
         fresh = copy.copy(self)
+        for stale in ("fold_train_", "fold_validation_", "history_prediction_"):
+            fresh.__dict__.pop(stale, None)  # they describe the fit being refreshed
         models = _parallel_map(refit, names, settings.fit_workers)
         fresh.models_ = dict(zip(names, models, strict=True))
-        fresh.history_prediction_ = fresh.predict(history)
         fresh.report_ = {**self.report_, "refreshed_rows": len(history)}
         return fresh
 
