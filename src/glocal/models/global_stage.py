@@ -204,13 +204,10 @@ class GlobalStage:
         folds: Sequence[Fold],
         features: list[str],
         categorical: list[str],
-        *,
-        first_only: bool = False,
     ) -> _Fitted:
-        """Fit ``component`` on every fold: early-stopped on the first, that size on the rest.
+        """Fit ``component`` on the most recent fold, early-stopped on its validation rows.
 
-        With ``first_only``, only the first (most recent) fold is fitted; :meth:`_complete`
-        adds the others.
+        The other folds reuse that size (:meth:`_refit_one`).
         """
         settings = (self.settings or GlobalModelSettings()).model_copy(
             update={"refit_on_validation": False}
@@ -225,20 +222,89 @@ class GlobalStage:
             features,
             categorical,
         )
-        fitted = _Fitted(
+        return _Fitted(
             component, [model], [model.predict(history.loc[fold.validation_mask(cutoffs)])]
         )
-        return fitted if first_only else self._complete(fitted, history, folds)
 
-    def _complete(self, fitted: _Fitted, history: pd.DataFrame, folds: Sequence[Fold]) -> _Fitted:
-        """Fit the folds after the first with the first fold's early-stopped size."""
+    def _refit_one(
+        self, fitted: _Fitted, index: int | None, history: pd.DataFrame, folds: Sequence[Fold]
+    ) -> tuple[GlobalModel, FloatArray | None]:
+        """Refit ``fitted``'s most recent fold model on one fold's training rows.
+
+        It then predicts the fold's validation rows; ``index`` None refits on the whole
+        history instead.
+        """
+        recent = fitted.fold_models[0]
+        if index is None:
+            return recent.refit(history), None
         cutoffs = history[TIME_COLUMN]
-        first = fitted.fold_models[0]
-        for fold in folds[len(fitted.fold_models) :]:
-            model = first.refit(history.loc[fold.train_mask(cutoffs)])
-            fitted.fold_models.append(model)
-            fitted.validation.append(model.predict(history.loc[fold.validation_mask(cutoffs)]))
-        return fitted
+        model = recent.refit(history.loc[folds[index].train_mask(cutoffs)])
+        return model, model.predict(history.loc[folds[index].validation_mask(cutoffs)])
+
+    def _refit_all(
+        self, learners: Sequence[_Fitted], history: pd.DataFrame, folds: Sequence[Fold]
+    ) -> list[tuple[_Fitted, int | None]]:
+        """Return the refits ``learners`` still need, as ``(learner, fold index)`` jobs.
+
+        Their missing folds, then (with several threads) the final refit on the whole
+        history (index None), fitted ahead so that no last round leaves threads idle; a
+        learner the confidence set leaves out (rarely) wastes it.
+        """
+        settings = self.settings or GlobalModelSettings()
+        ahead = settings.refit_on_validation and _workers(settings.fit_workers) > 1
+        jobs: list[tuple[_Fitted, int | None]] = []
+        for fitted in learners:
+            jobs += [(fitted, index) for index in range(len(fitted.fold_models), len(folds))]
+            if ahead:
+                jobs.append((fitted, None))
+        return jobs
+
+    @staticmethod
+    def _store(jobs: Sequence[tuple[_Fitted, int | None]], results: Sequence[Any]) -> None:
+        """Put refits into their learners, in fold order (the jobs are in fold order)."""
+        for (fitted, index), (model, validation) in zip(jobs, results, strict=True):
+            if index is None:
+                fitted.final = model
+            else:
+                fitted.fold_models.append(model)
+                fitted.validation.append(validation)
+
+    def _fit_remaining(
+        self,
+        first: _Fitted,
+        components: Sequence[Component],
+        history: pd.DataFrame,
+        folds: Sequence[Fold],
+        features: list[str],
+        categorical: list[str],
+    ) -> list[_Fitted]:
+        """Complete ``first`` and fit ``components`` on every fold, as small balanced jobs.
+
+        Round one: the other learners' early-stopped fits on the most recent fold beside
+        ``first``'s remaining refits; round two: their refits. Each job is one LightGBM
+        fit, so two threads stay busy until the end of each round.
+        """
+        settings = self.settings or GlobalModelSettings()
+        first_jobs = self._refit_all([first], history, folds)
+        round_one: list[Callable[[], Any]] = [
+            functools.partial(self._fit_learner, component, history, folds, features, categorical)
+            for component in components
+        ]
+        round_one += [
+            functools.partial(self._refit_one, fitted, index, history, folds)
+            for fitted, index in first_jobs
+        ]
+        results = _parallel_map(lambda job: job(), round_one, settings.fit_workers)
+        others: list[_Fitted] = list(results[: len(components)])
+        self._store(first_jobs, results[len(components) :])
+        later_jobs = self._refit_all(others, history, folds)
+        refits = _parallel_map(
+            lambda job: self._refit_one(job[0], job[1], history, folds),
+            later_jobs,
+            settings.fit_workers,
+        )
+        self._store(later_jobs, refits)
+        return [first, *others]
 
     def _baseline_predictions(
         self, component: Component, history: pd.DataFrame, folds: Sequence[Fold]
@@ -268,21 +334,19 @@ class GlobalStage:
         settings = self.settings or GlobalModelSettings()
         choice = settings.entity_feature
         if settings.estimator != LIGHTGBM or choice is False:
-            plain = self._fit_learner(
-                component, history, folds, features, categorical, first_only=True
-            )
+            plain = self._fit_learner(component, history, folds, features, categorical)
             return False, plain, {"entity_feature": False, "reason": "off"}
         entity_features = [*features, ENTITY_COLUMN]
         entity_categorical = [*categorical, ENTITY_COLUMN]
         if choice is True:
             with_entity = self._fit_learner(
-                component, history, folds, entity_features, entity_categorical, first_only=True
+                component, history, folds, entity_features, entity_categorical
             )
             return True, with_entity, {"entity_feature": True, "reason": "on"}
         # both on the most recent fold; the one with the entity id goes on to the other
         # folds only if it wins there
         plain, with_entity = _parallel_map(
-            lambda job: self._fit_learner(component, history, folds, *job, first_only=True),
+            lambda job: self._fit_learner(component, history, folds, *job),
             [(features, categorical), (entity_features, entity_categorical)],
             settings.fit_workers,
         )
@@ -299,11 +363,13 @@ class GlobalStage:
                     "recent_fold_loss": {"plain": float(loss_plain), "entity": float(loss_entity)},
                 },
             )
-        plain, with_entity = _parallel_map(
-            lambda fitted: self._complete(fitted, history, folds),
-            [plain, with_entity],
-            settings.fit_workers,
+        jobs = [
+            (fitted, index) for fitted in (plain, with_entity) for index in range(1, len(folds))
+        ]
+        refits = _parallel_map(
+            lambda job: self._refit_one(job[0], job[1], history, folds), jobs, settings.fit_workers
         )
+        self._store(jobs, refits)
         loss_plain_all = row_loss(target, np.concatenate(plain.validation), self.objective)
         loss_entity_all = row_loss(target, np.concatenate(with_entity.validation), self.objective)
         comparison = clustered_comparison(loss_entity_all, loss_plain_all, codes)
@@ -351,18 +417,7 @@ class GlobalStage:
         if use_entity:
             features, categorical = [*features, ENTITY_COLUMN], [*categorical, ENTITY_COLUMN]
         self.learner_features_, self.learner_categorical_ = features, categorical
-        # the first learner's remaining folds run beside the other learners
-        jobs: list[Callable[[], _Fitted]] = [lambda: self._complete(first, history, folds)]
-        jobs += [
-            functools.partial(self._fit_learner, component, history, folds, features, categorical)
-            for component in learners[1:]
-        ]
-        if settings.refit_on_validation and _workers(settings.fit_workers) > 1:
-            # on several threads each learner's final refit follows its folds in its job,
-            # instead of a last round that leaves threads idle; a learner the confidence
-            # set leaves out (rare) wastes its refit
-            jobs = [functools.partial(self._with_final, job, history) for job in jobs]
-        done = _parallel_map(lambda job: job(), jobs, settings.fit_workers)
+        done = self._fit_remaining(first, learners[1:], history, folds, features, categorical)
         fitted = {f.component.name: f for f in done}
         baselines = []
         if settings.ensemble_baselines:
@@ -461,12 +516,6 @@ class GlobalStage:
             if component.name == name and component.column is not None:
                 return component.column
         raise ModelError(f"global component {name!r} has no column.")
-
-    @staticmethod
-    def _with_final(job: Callable[[], _Fitted], history: pd.DataFrame) -> _Fitted:
-        fitted = job()
-        fitted.final = fitted.fold_models[0].refit(history)
-        return fitted
 
     def _refit_members(self, history: pd.DataFrame, fitted: dict[str, _Fitted]) -> None:
         settings = self.settings or GlobalModelSettings()
