@@ -1,8 +1,9 @@
 """The training step of the pipeline: decide full / refresh / incremental / skip, then fit.
 
 * **full**: no production model yet, the model settings changed, the global model is due
-  and its last full fit is ``pipeline.global_reselect_days`` old, or ``--retrain-global``: a new :class:`HybridModel` on the production layout,
-  every entity re-selected against the new global model.
+  and its last full fit is ``pipeline.global_reselect_days`` old, or ``--retrain-global``:
+  a new :class:`HybridModel` on the production layout, every entity re-selected against
+  the new global model.
 * **refresh**: the global model is due but its last full fit is younger than
   ``pipeline.global_reselect_days``: the global stage's learners are refitted on today's
   history with the members, weights and sizes the full fit chose, then the changed
@@ -115,8 +116,7 @@ def plan_training(
         return plan("full", f"{why}; full fit: the last is {last}")
     return plan(
         "refresh",
-        f"{why}: its learners refitted; the last full fit is {age} days old "
-        f"(every {cadence} days)",
+        f"{why}: its learners refitted; the last full fit is {age} days old (every {cadence} days)",
     )
 
 
