@@ -70,7 +70,7 @@ from glocal.models.global_stage import GlobalStage
 from glocal.models.guard import guard_level
 from glocal.models.local_bank import LocalModelBank
 
-__all__ = ["PREDICTION_COLUMNS", "HybridModel"]
+__all__ = ["PREDICTION_COLUMNS", "HybridModel", "sorted_by_entity"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -86,7 +86,8 @@ PREDICTION_COLUMNS = (
 _SOURCES = ("global", "local", "blend")
 
 
-def _sorted_by_entity(frame: pd.DataFrame) -> pd.DataFrame:
+def sorted_by_entity(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` sorted by entity (and cutoff), as the model's fits expect it."""
     keys = [ENTITY_COLUMN, TIME_COLUMN] if TIME_COLUMN in frame else [ENTITY_COLUMN]
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
@@ -241,7 +242,7 @@ class HybridModel:
         self.feature_columns_ = list(features)
         self.categorical_columns_ = panel_categorical_columns(history, features)
         self.local_feature_columns_ = self._local_features(local_settings)
-        history = _sorted_by_entity(history)
+        history = sorted_by_entity(history)
         target = check_target(history, "history")
         self.folds_, self.lags_ = self.layout(history)
 

@@ -42,7 +42,7 @@ from glocal.models.candidates import CandidateSet
 from glocal.models.corrections import ShrunkCorrection
 from glocal.models.evidence import collect_evidence, decide
 from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
-from glocal.models.hybrid import HybridModel
+from glocal.models.hybrid import HybridModel, sorted_by_entity
 from glocal.models.local_bank import LocalModelBank
 
 __all__ = [
@@ -237,41 +237,16 @@ def refit_entities(
     return IncrementalUpdate(model=merged, retrained=retrained, decided=decided)
 
 
-def refresh_global(
-    model: HybridModel,
-    history: pd.DataFrame,
-    entities: Iterable[str],
-    *,
-    drop: Iterable[str] = (),
-    local_models: LocalModelSettings | None = None,
-    selection: SelectionSettings | None = None,
-) -> IncrementalUpdate:
-    """Refit the global stage's learners on ``history``, then retrain ``entities`` against it.
+def refresh_global(model: HybridModel, history: pd.DataFrame) -> HybridModel:
+    """Return a copy of ``model`` whose global stage's learners are refitted on ``history``.
 
     The weekly retraining between two full fits: the stage keeps its members, weights,
-    sizes and entity-id choice (:meth:`GlobalStage.refresh`); the local candidates and
-    decisions of ``entities`` are refitted against the refreshed stage as in
-    :func:`refit_entities`, every other entity's are carried forward.
-
-    Args:
-        model: A fitted hybrid model. It is not modified.
-        history: Every row with a known target.
-        entities: Entities to retrain, e.g. those with new transactions.
-        drop: Entities to remove from the model.
-        local_models: Local model settings; default: ``model.local_models``.
-        selection: Selection settings; default: ``model.selection``.
-
+    sizes and entity-id choice (:meth:`GlobalStage.refresh`), and every local candidate and
+    decision is kept; :func:`refit_entities` then retrains the changed entities against
+    the refreshed stage. ``model`` is not modified.
     """
     model._check_fitted()
     refreshed = copy.copy(model)
-    ordered = history.sort_values([ENTITY_COLUMN, TIME_COLUMN], kind="stable")
-    refreshed.global_stage_ = model.global_stage_.refresh(ordered.reset_index(drop=True))
+    refreshed.global_stage_ = model.global_stage_.refresh(sorted_by_entity(history))
     refreshed.report_ = {**model.report_, "global_stage": refreshed.global_stage_.report_}
-    return refit_entities(
-        refreshed,
-        history,
-        entities,
-        drop=drop,
-        local_models=local_models,
-        selection=selection,
-    )
+    return refreshed

@@ -202,7 +202,9 @@ def _refit_changed(
     """
     from glocal.models.incremental import refit_entities, refresh_global
 
-    update = (refresh_global if refresh else refit_entities)(
+    if refresh:
+        model = refresh_global(model, layout.history)
+    update = refit_entities(
         model,
         layout.history,
         changes.retrain,
