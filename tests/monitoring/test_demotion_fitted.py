@@ -2,12 +2,13 @@
 
 A hybrid model is fitted on a synthetic panel where half the entities carry a planted
 deviation from the global function; its local models learn those deviations. Then a fifth
-of the entities served locally lose their deviation (their behaviour changes), and the
-monitor's demotion test judges the first periods after the change. Measured (seeds 1-5),
-after 3 periods: 69-90% of the changed entities demoted, 74-90% of those whose served
-error became at least twice the global model's, no unchanged entity demoted (at most
-1.3%); after 6 periods 79-100% and 87-100%. The issue's goal (90% within 3 periods) is met
-for some seeds only. (Before the test conditioned on the local correction, it was 29-43%.)
+of the entities served locally that carry a deviation lose it (their behaviour changes),
+and the monitor's demotion test judges the first periods after the change.
+
+Measured over seeds 1-13 (295 changed entities), after 3 periods: 92.5% of the changed
+entities demoted, 95.1% of those whose served error became at least twice the global
+model's, and 1.5% of the unchanged local entities (at most 3.0% in a seed). The per-entity
+t-test alone (``demotion_pooling: false``) catches 83.4% and 85.9%, with 0.6% false.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class Caught:
     changed_count: int
 
 
-def _demotions_after_a_change(seed: int, periods: list[int]) -> dict[int, Caught]:
+def _demotions_after_a_change(
+    seed: int, periods: list[int], pooling: bool = True
+) -> dict[int, Caught]:
     panel, truth = make_synthetic_panel(
         300, 90, 4, heterogeneity=2.0, heterogeneous_fraction=0.5, noise=0.5, seed=seed
     )
@@ -49,7 +52,11 @@ def _demotions_after_a_change(seed: int, periods: list[int]) -> dict[int, Caught
     ).fit(history)
     decisions = model.decisions_.set_index("entity_id")
     local = decisions.index[decisions["decision"] != "global"]
-    changed = pd.Index(np.random.default_rng(seed).choice(local, len(local) // 5, replace=False))
+    # only an entity with a planted deviation can change by losing it
+    planted = pd.Index(truth.entity_ids)[truth.intercept_offsets != 0]
+    candidates = local.intersection(planted)
+    chosen = np.random.default_rng(seed).choice(candidates, len(candidates) // 5, replace=False)
+    changed = pd.Index(chosen)
     codes = pd.Index(truth.entity_ids).get_indexer(after["entity_id"])
     features = after[[f"x{j}" for j in range(4)]].to_numpy()
     deviation = (
@@ -83,7 +90,8 @@ def _demotions_after_a_change(seed: int, periods: list[int]) -> dict[int, Caught
     for count in periods:
         first = served["cutoff"] <= cutoffs[count - 1]
         live = live_errors(served[first], actuals, "mse", 365)
-        judged = judge_demotions(live.entities, MonitoringSettings(), 7, SYNTHETIC_HORIZON)
+        settings = MonitoringSettings(demotion_pooling=pooling)
+        judged = judge_demotions(live.entities, settings, 7, SYNTHETIC_HORIZON)
         demoted = judged.set_index("entity_id")["demote"]
         result[count] = Caught(
             changed=float(demoted[changed].mean()),
@@ -95,12 +103,24 @@ def _demotions_after_a_change(seed: int, periods: list[int]) -> dict[int, Caught
     return result
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_changed_entities_are_demoted_within_three_periods_and_unchanged_ones_never(
-    seed: int,
-) -> None:
-    found = _demotions_after_a_change(seed=seed, periods=[3, 6])
-    assert all(caught.false <= 0.05 for caught in found.values())
-    assert found[3].changed >= 0.7
-    assert found[3].material >= 0.8
-    assert found[6].changed >= found[3].changed
+SEEDS = range(1, 14)
+
+
+@pytest.mark.slow
+def test_changed_entities_are_demoted_within_three_periods_and_unchanged_ones_never() -> None:
+    found = {seed: _demotions_after_a_change(seed=seed, periods=[3, 6]) for seed in SEEDS}
+    after_three = [f[3] for f in found.values()]
+    # pooled over the seeds: each seed changes only about 22 entities
+    changed = sum(c.changed * c.changed_count for c in after_three)
+    material = sum(c.material * c.material_count for c in after_three)
+    assert changed / sum(c.changed_count for c in after_three) >= 0.9
+    assert material / sum(c.material_count for c in after_three) >= 0.9
+    assert all(caught.false <= 0.05 for f in found.values() for caught in f.values())
+    assert all(f[6].changed >= f[3].changed - 0.1 for f in found.values())
+
+
+def test_without_pooling_the_per_entity_test_alone_catches_fewer() -> None:
+    pooled = _demotions_after_a_change(seed=2, periods=[3])[3]
+    alone = _demotions_after_a_change(seed=2, periods=[3], pooling=False)[3]
+    assert alone.changed <= pooled.changed
+    assert alone.false <= 0.05 and pooled.false <= 0.05

@@ -34,6 +34,15 @@ class MonitoringSettings(Section):
             "demoted when its served loss exceeds the shadow global loss at this level."
         ),
     )
+    demotion_pooling: bool = Field(
+        default=True,
+        description=(
+            "Besides each entity's own t-test, judge demotions against the population "
+            "(empirical Bayes): also demote the largest set whose expected share of local "
+            "models that did not lose is at most demotion_significance. Needs 50 tested "
+            "entities; false: the per-entity t-test only."
+        ),
+    )
     demotion_days: int = Field(
         default=91,
         ge=1,

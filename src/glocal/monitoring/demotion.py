@@ -33,7 +33,8 @@ Common to both:
   its expected shrinkage (:func:`variance_bias`).
 * **Test.** One-sided Student t with ``n - 1 + PRIOR_PERIODS`` degrees of freedom; the
   entity is demoted when the local model did worse (mean loss difference > 0) and
-  ``p < demotion_significance``.
+  ``p < demotion_significance``, or when the population's empirical-Bayes step counts it
+  among the lost (:func:`judge_demotions`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ from scipy import stats
 from glocal.config.models import Objective
 from glocal.config.monitoring import MonitoringSettings
 
-__all__ = ["PRIOR_PERIODS", "judge_demotions", "overlap_factor"]
+__all__ = [
+    "EB_MIN_ENTITIES",
+    "PRIOR_PERIODS",
+    "bayes_discoveries",
+    "judge_demotions",
+    "overlap_factor",
+    "posterior_worse",
+]
 
 PRIOR_PERIODS = 3
 """Weight, in periods, of the pooled variance in each entity's shrunk variance."""
@@ -110,8 +118,8 @@ def _shrunk(own: np.ndarray, scale: np.ndarray, n: np.ndarray, pool: np.ndarray)
 
 def _squared_error_stat(
     frame: pd.DataFrame, n: np.ndarray, tested: np.ndarray, spacing: int, horizon: int
-) -> np.ndarray:
-    """Return the t statistic of ``beta < 1/2`` (see the module docstring) per entity."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``1/2 - beta`` (see the module docstring) and its standard error per entity."""
     sdd = frame["correction_sq"].to_numpy(dtype=np.float64)
     sdr = frame["correction_residual"].to_numpy(dtype=np.float64)
     srr = frame["residual_sq"].to_numpy(dtype=np.float64)
@@ -130,15 +138,16 @@ def _squared_error_stat(
     )
     scale = level**2 / np.maximum(sdd / np.maximum(n, 1), 1e-300)
     variance = _shrunk(own, scale, n, tested & (n >= 2))
-    spread = sdd * overlap_factor(periods, spacing, horizon)
-    se = 2.0 * np.sqrt(np.maximum(variance * spread, 1e-300))
-    return np.where(tested & positive, (sdd - 2.0 * sdr) / se, 0.0)
+    spread = overlap_factor(periods, spacing, horizon) / safe
+    se = np.sqrt(np.maximum(variance * spread, 1e-300))
+    effect = np.where(tested & positive, 0.5 - sdr / safe, 0.0)
+    return effect, np.where(tested & positive, se, np.inf)
 
 
 def _difference_stat(
     frame: pd.DataFrame, n: np.ndarray, tested: np.ndarray, spacing: int, horizon: int
-) -> np.ndarray:
-    """Return the t statistic of the mean loss difference per entity."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the mean loss difference relative to the loss level, and its standard error."""
     mean = frame["loss_difference"].to_numpy(dtype=np.float64)
     periods = n.astype(np.int64)
     # correlated periods lie close together: undo that bias of the sample variance
@@ -159,7 +168,94 @@ def _difference_stat(
     variance = _shrunk(own, level**2, n, pool)
     factor = overlap_factor(periods, spacing, horizon)
     se = np.sqrt(np.maximum(variance, 1e-300) * factor / np.maximum(n, 1))
-    return np.where(tested, mean / se, 0.0)
+    return np.where(tested, mean / level, 0.0), np.where(tested, se / level, np.inf)
+
+
+EB_MIN_ENTITIES = 50
+"""Fewest tested entities from which the population prior is estimated (else a t-test)."""
+
+_GRID_POINTS = 121
+_PRIOR_SAMPLE = 20_000
+_EM_ITERATIONS = 300
+_CHUNK = 50_000
+
+
+def _likelihood(
+    effect: np.ndarray, se: np.ndarray, dof: np.ndarray, grid: np.ndarray
+) -> np.ndarray:
+    z = (effect[:, None] - grid[None, :]) / se[:, None]
+    return np.asarray(stats.t.pdf(z, dof[:, None]) / se[:, None], dtype=np.float64)
+
+
+def posterior_worse(
+    effect: np.ndarray, se: np.ndarray, dof: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """Return each entity's posterior probability that its true effect is above 0.
+
+    The prior is the population's distribution of effects, estimated from all the entities
+    at once (a nonparametric maximum likelihood fit on a grid, by EM, on at most
+    20,000 entities), so the entities borrow strength from each other: where most local
+    models still hold and a few lost their edge, an entity whose estimate is noisy but
+    near the lost ones is judged lost. The likelihood is Student t with each entity's
+    degrees of freedom around its estimate.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> truth = np.where(rng.random(2000) < 0.2, 0.5, -0.5)
+        >>> effect = truth + rng.normal(0, 0.3, 2000)
+        >>> worse = posterior_worse(effect, np.full(2000, 0.3), np.full(2000, 5.0))
+        >>> round(float((worse[truth > 0] > 0.5).mean()), 2)  # lost, judged lost
+        0.84
+        >>> round(float((worse[truth < 0] > 0.5).mean()), 2)  # held, judged lost
+        0.01
+
+    """
+    effect = np.asarray(effect, dtype=np.float64)
+    se = np.asarray(se, dtype=np.float64)
+    dof = np.asarray(dof, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    sample = rng.permutation(len(effect))[:_PRIOR_SAMPLE]
+    # grid points where the estimates lie (effects' spread differs wildly between
+    # entities), and a fine grid around 0, where the decision is made
+    spread = float(np.median(se[sample]))
+    grid = np.unique(
+        np.concatenate(
+            [
+                np.quantile(effect[sample], np.linspace(0.0, 1.0, _GRID_POINTS)),
+                np.linspace(-spread, spread, 41),
+            ]
+        )
+    )
+    likelihood = _likelihood(effect[sample], se[sample], dof[sample], grid)
+    weights = np.full(len(grid), 1.0 / len(grid))
+    for _ in range(_EM_ITERATIONS):
+        joint = likelihood * weights
+        joint /= np.maximum(joint.sum(axis=1, keepdims=True), 1e-300)
+        weights = joint.mean(axis=0)
+    above = grid > 0
+    worse = np.empty(len(effect))
+    for start in range(0, len(effect), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        joint = _likelihood(effect[part], se[part], dof[part], grid) * weights
+        total = np.maximum(joint.sum(axis=1), 1e-300)
+        worse[part] = joint[:, above].sum(axis=1) / total
+    return np.clip(worse, 0.0, 1.0)
+
+
+def bayes_discoveries(not_worse: np.ndarray, level: float) -> np.ndarray:
+    """Return the largest set whose mean posterior probability of a false call is <= level.
+
+    Examples:
+        >>> bayes_discoveries(np.array([0.01, 0.5, 0.02, 0.09]), 0.05).tolist()
+        [True, False, True, True]
+
+    """
+    order = np.argsort(not_worse, kind="stable")
+    running = np.cumsum(not_worse[order]) / np.arange(1, len(order) + 1)
+    count = int(np.flatnonzero(running <= level).max(initial=-1)) + 1
+    chosen = np.zeros(len(not_worse), dtype=bool)
+    chosen[order[:count]] = True
+    return chosen
 
 
 def judge_demotions(
@@ -169,7 +265,18 @@ def judge_demotions(
     horizon_days: int,
     objective: Objective = "mse",
 ) -> pd.DataFrame:
-    """Add ``tested``, ``t_stat``, ``p_value`` and ``demote`` to the per-entity frame.
+    """Add ``tested``, ``t_stat``, ``p_value``, ``posterior_worse`` and ``demote``.
+
+    An entity is demoted when its served loss is above the global loss in the window and
+    either of two tests says its local model lost:
+
+    * its own one-sided t-test at ``demotion_significance``;
+    * with ``demotion_pooling`` and at least :data:`EB_MIN_ENTITIES` tested entities, the
+      population's: the largest set of entities whose expected share of local models that
+      did not in truth lose is at most ``demotion_significance``
+      (:func:`posterior_worse`, :func:`bayes_discoveries`). Where most local models hold
+      and some lost their edge, this catches the lost ones whose own evidence is thin
+      after a few periods.
 
     Args:
         entities: From :func:`~glocal.monitoring.live_error.live_errors`
@@ -187,11 +294,19 @@ def judge_demotions(
     tested = (n >= settings.demotion_min_periods) & np.isfinite(mean)
     squared = objective == "mse" and all(c in frame.columns for c in _CORRECTION_COLUMNS)
     statistic = _squared_error_stat if squared else _difference_stat
-    t_stat = np.where(tested, statistic(frame, n, tested, spacing_days, horizon_days), np.nan)
+    effect, se = statistic(frame, n, tested, spacing_days, horizon_days)
+    t_stat = np.where(tested, effect / se, np.nan)
     dof = np.maximum(n - 1, 0) + PRIOR_PERIODS
     p_value = np.where(tested, stats.t.sf(np.nan_to_num(t_stat), dof), np.nan)
+    level = settings.demotion_significance
+    worse = np.full(len(frame), np.nan)
+    chosen = p_value < level
+    if settings.demotion_pooling and int(tested.sum()) >= EB_MIN_ENTITIES:
+        worse[tested] = posterior_worse(effect[tested], se[tested], dof[tested])
+        chosen[tested] |= bayes_discoveries(1.0 - worse[tested], level)
     frame["tested"] = tested
     frame["t_stat"] = t_stat
     frame["p_value"] = p_value
-    frame["demote"] = tested & (mean > 0) & (p_value < settings.demotion_significance)
+    frame["posterior_worse"] = worse
+    frame["demote"] = tested & (mean > 0) & chosen
     return frame
