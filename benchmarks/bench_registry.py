@@ -4,8 +4,13 @@
    inserts). Target on SQLite: <= 2 s.
 2. Fetch one entity's model card (current production decision + history across runs),
    median over many entities. Target: <= 5 ms.
+3. Growth: ``--daily`` incremental runs after those, each retraining ``--changed`` of the
+   entities (1%). A run stores only the rows that changed; the rows and bytes each adds
+   are set beside the full run's, and reading a run's whole state back is timed at the
+   deepest chain. Target: an incremental run adds <= 2% of a full run's rows and bytes.
 
 Usage: .venv/bin/python benchmarks/bench_registry.py [--entities 100000] [--runs 3]
+       [--daily 10] [--changed 0.01]
        [--url postgresql+psycopg://...]   (default: SQLite in a temporary workspace)
 """
 
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from glocal.config import Workspace
 from glocal.registry import GlobalVersion, Registry, RunRecord
@@ -60,16 +66,79 @@ def run_record(run_id: str, created_at: dt.datetime, parent: str | None) -> RunR
     )
 
 
+def stored_bytes(registry: Registry, workspace: Workspace) -> int:
+    """Bytes the registry's data takes: the SQLite file, or PostgreSQL's tables."""
+    if registry.url.startswith("sqlite"):
+        with registry._read() as connection:  # fold the write-ahead log into the file
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sum(p.stat().st_size for p in workspace.models_dir.glob("registry.db*"))
+    with registry._read() as connection:
+        query = text(
+            "SELECT pg_total_relation_size('entity_models') + pg_total_relation_size('runs')"
+        )
+        return int(connection.execute(query).scalar() or 0)
+
+
+def daily_runs(
+    registry: Registry,
+    workspace: Workspace,
+    entities: int,
+    first: str,
+    created: dt.datetime,
+    days: int,
+    changed: float,
+    full_runs: int,
+) -> None:
+    """Record ``days`` incremental runs retraining ``changed`` of the entities; report growth."""
+    frame = registry.entity_models(first).drop(columns="run_id")
+    full_bytes = stored_bytes(registry, workspace) / full_runs  # one full run's share
+    parent = first
+    rng = np.random.default_rng(7)
+    added_rows, added_bytes = [], []
+    for day in range(1, days + 1):
+        run_id = f"daily-{day}"
+        moment = created + dt.timedelta(days=day)
+        retrained = rng.random(entities) < changed
+        frame = frame.assign(carried_forward=~retrained)
+        frame.loc[retrained, "trained_at"] = pd.Timestamp(moment)
+        frame.loc[retrained, "val_mse_local"] = rng.gamma(2.0, 90.0, int(retrained.sum()))
+        before = stored_bytes(registry, workspace)
+        registry.record_run(run_record(run_id, moment, parent), None, frame)
+        added_bytes.append(stored_bytes(registry, workspace) - before)
+        added_rows.append(registry.run(run_id).summary["entity_rows"]["stored"])
+        parent = run_id
+    began = time.perf_counter()
+    state = registry.entity_models(parent)
+    read_seconds = time.perf_counter() - began
+    assert len(state) == entities
+    row_share = max(added_rows) / entities
+    byte_share = max(added_bytes) / full_bytes
+    print(
+        f"incremental runs ({changed:.0%} of {entities:,} entities retrained, {days} days): "
+        f"{min(added_rows):,}-{max(added_rows):,} rows each ({row_share:.2%} of a full run), "
+        f"{min(added_bytes) / 1e6:.2f}-{max(added_bytes) / 1e6:.2f} MB each "
+        f"({byte_share:.2%} of a full run's {full_bytes / 1e6:.1f} MB)"
+    )
+    print(
+        f"read the whole state of a run {days} deltas deep: {read_seconds:.2f} s "
+        f"for {entities:,} entities"
+    )
+    passed = row_share <= 0.02 and byte_share <= 0.02
+    print(f"growth target <= 2% of a full run: {'PASS' if passed else 'FAIL'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cards", type=int, default=200)
     parser.add_argument("--url", default=None)
+    parser.add_argument("--daily", type=int, default=10, help="incremental runs after those")
+    parser.add_argument("--changed", type=float, default=0.01, help="share retrained daily")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.entities, args.runs, args.cards = 2_000, 2, 20
+        args.entities, args.runs, args.cards, args.daily = 2_000, 2, 20, 3
 
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp))
@@ -112,6 +181,18 @@ def main() -> None:
                 f"{args.cards} entities with {args.runs} runs of history each"
             )
             print(f"model card target <= 5 ms: {'PASS' if median_ms <= 5.0 else 'FAIL'}")
+            if args.daily:
+                last = start + dt.timedelta(days=7 * (args.runs - 1))
+                daily_runs(
+                    registry,
+                    workspace,
+                    args.entities,
+                    parent or "",
+                    last,
+                    args.daily,
+                    args.changed,
+                    args.runs,
+                )
 
 
 if __name__ == "__main__":

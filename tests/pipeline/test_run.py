@@ -112,9 +112,13 @@ def test_new_orders_retrain_only_those_entities(after_first_run: Run) -> None:
         )
     with Registry.open(None, workspace) as registry:
         rows = registry.entity_models(summary.run_id or "")
+        stored = registry.run(summary.run_id or "").summary["entity_rows"]
     assert set(rows["global_version_id"]) == {f"gm-{first.run_id}"}
     retrained_rows = rows[~rows["carried_forward"]]
     assert set(retrained_rows["entity_id"]) <= {*changed, "99001"}
+    # the registry stored the five retrained entities only; the others read back inherited
+    assert sorted(rows["entity_id"]) == sorted(after.decisions_["entity_id"].astype(str))
+    assert stored["base_run_id"] == first.run_id and stored["stored"] <= 5
 
 
 def test_retrain_global_retrains_everyone(after_first_run: Run) -> None:

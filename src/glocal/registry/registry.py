@@ -41,6 +41,14 @@ from glocal.registry.aliases import (
     run_before,
 )
 from glocal.registry.bundles import verify_bundle
+from glocal.registry.deltas import (
+    MAX_CHAIN,
+    REMOVED,
+    chain_of,
+    delta_rows,
+    state_rows,
+    stored_summary,
+)
 from glocal.registry.demotions import insert_demotions, select_active_demotions
 from glocal.registry.engine import (
     WRITE,
@@ -113,6 +121,7 @@ class Registry:
     def __init__(self, engine: Engine, workspace: Workspace) -> None:
         self._engine = engine
         self._workspace = workspace
+        self._chains: dict[str, list[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -194,6 +203,12 @@ class Registry:
             "See `glocal registry list` for all of them."
         )
 
+    def _chain(self, connection: Connection, run_id: str) -> list[str]:
+        """Return the runs ``run_id``'s state is read from (runs are immutable: cached)."""
+        if run_id not in self._chains:
+            self._chains[run_id] = chain_of(connection, run_id)
+        return self._chains[run_id]
+
     def _require_run(self, connection: Connection, run_id: str) -> None:
         found = connection.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
         if found is None:
@@ -246,16 +261,18 @@ class Registry:
         return frame
 
     def entity_models(self, run_id: str) -> pd.DataFrame:
-        """Return the per-entity rows of ``run_id`` (ENTITY_MODEL_COLUMNS plus run_id)."""
-        columns = ["run_id", *ENTITY_MODEL_COLUMNS]
+        """Return the per-entity rows of ``run_id`` (ENTITY_MODEL_COLUMNS plus run_id).
+
+        Every entity of the run, also those it inherited unchanged from its base run
+        (:mod:`~glocal.registry.deltas`): their ``run_id`` is the run that stored the row
+        and ``carried_forward`` is true.
+        """
         with self._read() as connection:
             self._require_run(connection, run_id)
-            rows = connection.execute(
-                select(*(entity_table.c[c] for c in columns))
-                .where(entity_table.c.run_id == run_id)
-                .order_by(entity_table.c.entity_id)
-            ).all()
-        return rows_frame(rows, columns)
+            frame = state_rows(
+                connection, run_id, ENTITY_MODEL_COLUMNS, chain=self._chain(connection, run_id)
+            )
+        return frame.assign(run_id=run_id).loc[:, ["run_id", *ENTITY_MODEL_COLUMNS]]
 
     def model_card(self, entity_id: str) -> dict[str, Any]:
         """Return an entity's current decision under ``production`` and its history.
@@ -285,11 +302,7 @@ class Registry:
                 .mappings()
                 .all()
             )
-        if not rows:
-            raise RegistryLookupError(
-                f"entity {entity!r} is in no recorded run. Check the id (ids are stored as "
-                "text, exactly as in the data) or record a run that includes it."
-            )
+            chain = [] if production is None else self._chain(connection, production)
         history = []
         for row in rows:
             record = dict(row)
@@ -297,7 +310,19 @@ class Registry:
                 moment = from_db_time(record[key])
                 record[key] = None if moment is None else moment.isoformat()
             history.append(record)
-        current = next((h for h in history if h["run_id"] == production), None)
+        # the production run's row, or the row it inherited from the nearest run before it
+        rank = {run_id: i for i, run_id in enumerate(chain)}
+        in_chain = [h for h in history if h["run_id"] in rank]
+        nearest = min(in_chain, key=lambda h: rank[h["run_id"]], default=None)
+        current = None if nearest is None or nearest["decision"] == REMOVED else nearest
+        if current is not None and current["run_id"] != production:
+            current = {**current, "run_id": production, "carried_forward": True}
+        history = [h for h in history if h["decision"] != REMOVED]
+        if not history:
+            raise RegistryLookupError(
+                f"entity {entity!r} is in no recorded run. Check the id (ids are stored as "
+                "text, exactly as in the data) or record a run that includes it."
+            )
         return {
             "entity_id": entity,
             "production_run_id": production,
@@ -335,13 +360,16 @@ class Registry:
         """Record a run, its global model version and its per-entity rows in ONE transaction.
 
         A ``global_version`` already recorded (carried forward from an earlier run) is not
-        inserted again.
+        inserted again. ``entity_models`` holds every entity of the run; when its parent
+        run is recorded, only the entities that changed against the parent's state are
+        stored (:mod:`~glocal.registry.deltas`), and :meth:`entity_models` gives the
+        full frame back.
 
         Raises:
             RegistryError: The run id is recorded already, or the entity rows are invalid.
 
         """
-        columns = entity_columns(entity_models, run.run_id)
+        entity_columns(entity_models, run.run_id)  # validates the full frame
         values = {c: getattr(run, c) for c in _RUN_COLUMNS}
         values["summary"] = _summary(entity_models, run.summary)
         try:
@@ -354,6 +382,9 @@ class Registry:
                         f"run {run.run_id!r} is recorded already; runs are immutable. "
                         "Record the new run under a new run id."
                     )
+                stored, base, depth = self._rows_to_store(connection, run, entity_models)
+                columns = entity_columns(stored, run.run_id)
+                values["summary"]["entity_rows"] = stored_summary(base, len(stored), depth)
                 connection.execute(runs.insert(), values)
                 if global_version is not None:
                     known = connection.execute(
@@ -368,6 +399,24 @@ class Registry:
             raise RegistryError(
                 f"cannot record run {run.run_id!r}: {exc.orig}. Nothing was recorded."
             ) from exc
+
+    @staticmethod
+    def _rows_to_store(
+        connection: Connection, run: RunRecord, entity_models: pd.DataFrame
+    ) -> tuple[pd.DataFrame, str | None, int]:
+        """Return the rows ``run`` stores, its base run and its chain depth."""
+        parent = run.parent_run_id
+        if parent is None:
+            return entity_models, None, 0
+        known = connection.execute(select(runs.c.run_id).where(runs.c.run_id == parent)).first()
+        if known is None:
+            return entity_models, None, 0
+        depth = len(chain_of(connection, parent))  # not cached: inside the write transaction
+        if depth >= MAX_CHAIN or not entity_models["carried_forward"].to_numpy(bool).any():
+            return entity_models, None, 0  # a checkpoint, or every entity retrained
+        previous = state_rows(connection, parent, ENTITY_MODEL_COLUMNS)
+        rows, everything = delta_rows(previous, entity_models, run.created_at)
+        return (rows, None, 0) if everything else (rows, parent, depth)
 
     def record_bundle(
         self,
