@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,btyd,serve,s3]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,btyd,serve,s3,spark]'
 	touch $@
 
 ## Run the main job on built-in demo data.

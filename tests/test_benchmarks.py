@@ -26,16 +26,28 @@ def test_every_benchmark_is_covered() -> None:
         "bench_batch_scoring.py",
         "bench_evaluate.py",
         "bench_local_bank.py",
+        "bench_million.py",
         "bench_panel.py",
         "bench_pipeline.py",
         "bench_real_scoring.py",
         "bench_registry.py",
         "bench_serve.py",
+        "bench_spark_bank.py",
     ]
 
 
+NEEDS_SPARK = {"bench_spark_bank.py"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(path, marks=pytest.mark.spark) if path.name in NEEDS_SPARK else path
+        for path in BENCHMARKS
+    ],
+    ids=lambda path: path.stem,
+)
 def test_benchmark_runs_quick(script: Path) -> None:
     if script.name in NEEDS_REAL_DATA and not REAL_DATA.is_file():
         pytest.skip(f"real data not found at {REAL_DATA}")

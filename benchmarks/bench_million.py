@@ -1,0 +1,127 @@
+"""The local part of the hybrid fit at one million entities, on one machine.
+
+1,000,000 entities x 20 weekly rows x 10 features (half the entities with a planted
+deviation from a shared linear function). A stand-in global prediction (the shared
+function plus noise) replaces the LightGBM stage, so what is timed is glocal's own
+per-entity work, exactly as ``HybridModel.fit`` runs it after its global stage:
+
+1. ``collect_evidence``: every candidate kind (direct and residual ridge banks, level,
+   scale, intermittent) fitted per validation fold (3 folds, rolling origin) and
+   predicted on the fold's rows, with the in-sample variances;
+2. ``guard_level``: the population guard's cross-fitted ladder of test levels;
+3. ``decide``: the per-entity selection at the chosen level (Benjamini-Hochberg);
+4. the final ``CandidateSet.fit`` on the whole history (the bank that is saved).
+
+Printed: seconds per step, peak resident memory (``ru_maxrss``) before and after, and the
+saved bank's size (Parquet). The issue's goal for this work: <= 60 s, peak <= 4 GB,
+bank <= 1 GB. There is no reference recipe at this size: the seed's loop of one scikit-
+learn model per entity is measured against the bank in ``bench_local_bank.py``.
+
+Usage: .venv/bin/python benchmarks/bench_million.py [--entities 1000000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glocal.config.models import LocalModelSettings, SelectionSettings
+from glocal.models.candidates import CandidateSet
+from glocal.models.evidence import collect_evidence, decide
+from glocal.models.folds import rolling_folds
+from glocal.models.guard import guard_level
+
+ROWS, FEATURES = 20, 10
+
+
+def peak_gb() -> float:
+    """Peak resident memory of this process so far, in GB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def panel(entities: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Return the history (sorted by entity and cutoff), the stand-in global prediction."""
+    rng = np.random.default_rng(seed)
+    n = entities * ROWS
+    codes = np.repeat(np.arange(entities), ROWS)
+    x = rng.normal(size=(n, FEATURES)).astype(np.float64)
+    shared = rng.normal(size=FEATURES)
+    planted = np.where(rng.random(entities) < 0.5, 1.0, 0.0)
+    offsets = rng.normal(size=(entities, FEATURES)) * planted[:, None] / np.sqrt(FEATURES)
+    shift = 2.0 * rng.normal(size=entities) * planted
+    mean = x @ shared + np.einsum("ij,ij->i", x, offsets[codes]) + shift[codes]
+    target = np.maximum(mean + 5.0 + rng.normal(size=n), 0.0)
+    global_prediction = np.maximum(x @ shared + 5.0 + 0.3 * rng.normal(size=n), 0.0)
+    width = len(str(entities))
+    ids = pd.array([f"E{i:0{width}d}" for i in range(entities)], dtype="string")
+    columns = [f"x{j}" for j in range(FEATURES)]
+    frame = pd.DataFrame(x, columns=columns)
+    frame.insert(0, "entity_id", ids.take(codes))
+    cutoffs = pd.date_range("2011-01-03", periods=ROWS, freq="7D").as_unit("us")
+    frame.insert(1, "cutoff", np.tile(cutoffs.to_numpy(), entities))
+    frame["target"] = target
+    return frame, global_prediction, columns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="20,000 entities: a smoke run")
+    args = parser.parse_args()
+    entities = 20_000 if args.quick else args.entities
+
+    began = time.perf_counter()
+    history, g, features = panel(entities)
+    print(
+        f"panel: {len(history):,} rows, {entities:,} entities, {FEATURES} features, "
+        f"built in {time.perf_counter() - began:.1f} s; peak RSS {peak_gb():.2f} GB"
+    )
+    settings, selection = LocalModelSettings(), SelectionSettings()
+    folds = rolling_folds(history["cutoff"], n_folds=3, fold_days=14, embargo_days=7)
+    cutoffs = history["cutoff"]
+    fold_global = [(g[f.train_mask(cutoffs)], g[f.validation_mask(cutoffs)]) for f in folds]
+    steps: dict[str, float] = {}
+
+    start = time.perf_counter()
+    evidence, n_train = collect_evidence(
+        history, folds, fold_global, settings, selection, features, "mse", lags=0
+    )
+    steps["collect_evidence (3 folds, every candidate)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    guard = guard_level(evidence, n_train, selection, min_train_rows=settings.min_train_rows)
+    steps["guard_level"] = time.perf_counter() - start
+    start = time.perf_counter()
+    decisions = decide(evidence, n_train, settings, selection, guard.level)
+    steps["decide"] = time.perf_counter() - start
+    start = time.perf_counter()
+    final = CandidateSet(settings, features, "mse").fit(history, history["target"].to_numpy(), g)
+    steps["final CandidateSet.fit"] = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        size = 0
+        for kind, bank in final.banks_.items():
+            path = Path(tmp) / f"{kind}.parquet"
+            bank.to_frame().to_parquet(path)
+            size += path.stat().st_size
+        for kind, correction in final.corrections_.items():
+            path = Path(tmp) / f"{kind}.parquet"
+            correction.to_frame().to_parquet(path)
+            size += path.stat().st_size
+
+    total = sum(steps.values())
+    for name, seconds in steps.items():
+        print(f"{name:45s} {seconds:7.1f} s")
+    left = int((decisions["decision"] != "global").sum())
+    print(f"{'total':45s} {total:7.1f} s   (goal <= 60 s)")
+    print(f"peak RSS {peak_gb():.2f} GB (goal <= 4 GB); saved bank {size / 1e9:.2f} GB (<= 1 GB)")
+    print(f"guard level {guard.level}; {left:,} of {entities:,} entities leave global")
+
+
+if __name__ == "__main__":
+    main()

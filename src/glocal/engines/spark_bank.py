@@ -1,0 +1,128 @@
+"""The per-entity ridge banks fitted on Spark, one vectorized call per bucket of entities.
+
+The work of :func:`glocal.models.local_bank.fit_local_banks` is independent per entity
+(its own standardization, its own penalty by generalized cross-validation), so any split of
+the entities gives the same models. Here the entities are hashed into buckets
+(``pmod(hash(entity_id), buckets)``); each bucket's rows go to one ``applyInPandas`` call
+that runs the very same ``fit_local_banks`` on them and returns its banks as
+:meth:`~glocal.models.local_bank.LocalModelBank.to_frame` rows. Only those rows, one per
+entity and bank, come back to the driver; the panel itself never does. No Python call is
+made per entity: a bucket of thousands of entities is one call of the grouped kernel.
+
+The common Spark pattern, ``groupBy("entity_id").applyInPandas`` with one scikit-learn fit
+per entity, pays Spark's and Python's per-group costs once per entity
+(``benchmarks/bench_spark_bank.py`` measures both in one run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from glocal.core.errors import ConfigError
+from glocal.models.frames import ENTITY_COLUMN
+from glocal.models.local_bank import LocalModelBank, fit_local_banks
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkFrame
+
+__all__ = ["BANK_COLUMN", "fit_local_banks_spark"]
+
+BANK_COLUMN = "bank"
+"""Column of the returned rows naming the target (bank) each row belongs to."""
+
+_BUCKET = "_glocal_bucket"
+
+
+def _result_schema(feature_columns: Sequence[str]) -> Any:
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+    fields = [
+        StructField(BANK_COLUMN, StringType(), False),
+        StructField(ENTITY_COLUMN, StringType(), False),
+        StructField("n_train", LongType(), False),
+    ]
+    scalars = ["alpha", "intercept", "target_min", "target_max", "clip"]
+    fields += [StructField(name, DoubleType(), True) for name in scalars]
+    for prefix in ("coef:", "mean:", "scale:"):
+        fields += [StructField(prefix + f, DoubleType(), True) for f in feature_columns]
+    return StructType(fields)
+
+
+def fit_local_banks_spark(
+    frame: SparkFrame,
+    target_columns: Sequence[str],
+    *,
+    feature_columns: Sequence[str],
+    alphas: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
+    standardize: bool = True,
+    min_train_rows: int = 8,
+    clip: float | None = 3.0,
+    buckets: int | None = None,
+) -> dict[str, LocalModelBank]:
+    """Fit one bank per target column of a Spark frame, as ``fit_local_banks`` would.
+
+    Args:
+        frame: Spark rows with ``entity_id``, the feature columns and the target columns.
+        target_columns: Columns to fit a bank of each (e.g. the target and the global
+            residual), sharing one decomposition per entity.
+        feature_columns: Numeric features.
+        alphas: Ridge penalties per row, chosen per entity by GCV.
+        standardize: Standardize features per entity.
+        min_train_rows: Entities with fewer rows get no model.
+        clip: Clip standardized features and predictions (see ``fit_local_banks``).
+        buckets: Buckets the entities are hashed into; ``None``: twice the cluster's
+            default parallelism.
+
+    Returns:
+        Target column name to its :class:`LocalModelBank`, with the same entities (sorted)
+        and the same numbers as the local fit.
+
+    Raises:
+        ConfigError: A named column is missing from ``frame``.
+
+    """
+    from pyspark.sql import functions
+
+    features, targets = list(feature_columns), list(target_columns)
+    missing = [c for c in [ENTITY_COLUMN, *features, *targets] if c not in frame.columns]
+    if missing:
+        raise ConfigError(
+            f"the Spark frame lacks column(s) {missing}; it needs {ENTITY_COLUMN!r}, the "
+            "feature columns and the target columns."
+        )
+    count = buckets or 2 * frame.sparkSession.sparkContext.defaultParallelism
+
+    def fit_bucket(rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.assign(**{ENTITY_COLUMN: rows[ENTITY_COLUMN].astype(str)})
+        banks = fit_local_banks(
+            rows,
+            {name: rows[name].to_numpy(dtype=float) for name in targets},
+            feature_columns=features,
+            alphas=alphas,
+            standardize=standardize,
+            min_train_rows=min_train_rows,
+            n_jobs=1,
+            clip=clip,
+        )
+        parts = [bank.to_frame().assign(**{BANK_COLUMN: name}) for name, bank in banks.items()]
+        result = pd.concat(parts, ignore_index=True)
+        # PySpark converts plain object columns; pandas 3's Arrow-backed strings fail it
+        text = {ENTITY_COLUMN: object, BANK_COLUMN: object}
+        return result.astype(text)
+
+    selected = frame.select(ENTITY_COLUMN, *features, *targets).withColumn(
+        _BUCKET, functions.pmod(functions.hash(functions.col(ENTITY_COLUMN)), functions.lit(count))
+    )
+    fitted = selected.groupBy(_BUCKET).applyInPandas(fit_bucket, _result_schema(features))
+    rows = fitted.toPandas()
+    banks: dict[str, LocalModelBank] = {}
+    for name in targets:
+        part = rows.loc[rows[BANK_COLUMN] == name].drop(columns=BANK_COLUMN)
+        part = part.sort_values(ENTITY_COLUMN, kind="stable").reset_index(drop=True)
+        bank = LocalModelBank.from_frame(part)
+        bank.alphas, bank.standardize, bank.min_train_rows = alphas, standardize, min_train_rows
+        banks[name] = bank
+    return banks
