@@ -18,14 +18,12 @@ Usage: .venv/bin/python benchmarks/bench_spark_bank.py [--entities 20000] [--qui
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 
-from glocal.engines.spark_bank import fit_local_banks_spark
+from glocal.engines.spark_bank import fit_local_banks_spark, spark_session
 
 ROWS, FEATURES = 20, 10
 
@@ -49,20 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     entities = 1_000 if args.quick else args.entities
 
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("bench-spark-bank")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = spark_session("local[2]", "bench-spark-bank")
     features = [f"x{j}" for j in range(FEATURES)]
     frame = spark.createDataFrame(panel(entities)).cache()
     frame.count()

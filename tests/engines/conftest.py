@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,21 +10,10 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    """Start PySpark on this interpreter (its workers need ``PYSPARK_PYTHON`` to match)."""
+    """PySpark on this interpreter (``glocal.engines.spark_bank.spark_session``)."""
     pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
-    from pyspark.sql import SparkSession
+    from glocal.engines.spark_bank import spark_session
 
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("glocal-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = spark_session("local[2]", "glocal-tests")
     yield session
     session.stop()

@@ -16,6 +16,8 @@ per entity, pays Spark's and Python's per-group costs once per entity
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +30,35 @@ from glocal.models.local_bank import LocalModelBank, fit_local_banks
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
 
-__all__ = ["BANK_COLUMN", "fit_local_banks_spark"]
+__all__ = ["BANK_COLUMN", "fit_local_banks_spark", "spark_session"]
 
 BANK_COLUMN = "bank"
 """Column of the returned rows naming the target (bank) each row belongs to."""
 
 _BUCKET = "_glocal_bucket"
+
+
+def spark_session(master: str = "local[2]", app_name: str = "glocal") -> Any:
+    """Return a Spark session whose Python workers run this interpreter (quiet, no UI).
+
+    PySpark's workers import glocal and pandas, so ``PYSPARK_PYTHON`` is set to the
+    running interpreter first; Arrow carries the pandas batches.
+    """
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def _result_schema(feature_columns: Sequence[str]) -> Any:
@@ -124,5 +149,6 @@ def fit_local_banks_spark(
         part = part.sort_values(ENTITY_COLUMN, kind="stable").reset_index(drop=True)
         bank = LocalModelBank.from_frame(part)
         bank.alphas, bank.standardize, bank.min_train_rows = alphas, standardize, min_train_rows
+        bank.clip = clip
         banks[name] = bank
     return banks

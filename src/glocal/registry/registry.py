@@ -65,7 +65,13 @@ from glocal.registry.records import (
     RunRecord,
     entity_models_frame,
 )
-from glocal.registry.rows import entity_columns, from_db_time, insert_columns, rows_frame
+from glocal.registry.rows import (
+    check_entity_frame,
+    entity_columns,
+    from_db_time,
+    insert_columns,
+    rows_frame,
+)
 from glocal.registry.schema import (
     SCHEMA_VERSION,
     aliases,
@@ -369,7 +375,7 @@ class Registry:
             RegistryError: The run id is recorded already, or the entity rows are invalid.
 
         """
-        entity_columns(entity_models, run.run_id)  # validates the full frame
+        check_entity_frame(entity_models)  # the values: of the rows stored, below
         values = {c: getattr(run, c) for c in _RUN_COLUMNS}
         values["summary"] = _summary(entity_models, run.summary)
         try:
@@ -411,10 +417,11 @@ class Registry:
         known = connection.execute(select(runs.c.run_id).where(runs.c.run_id == parent)).first()
         if known is None:
             return entity_models, None, 0
-        depth = len(chain_of(connection, parent))  # not cached: inside the write transaction
+        chain = chain_of(connection, parent)  # not cached: inside the write transaction
+        depth = len(chain)
         if depth >= MAX_CHAIN or not entity_models["carried_forward"].to_numpy(bool).any():
             return entity_models, None, 0  # a checkpoint, or every entity retrained
-        previous = state_rows(connection, parent, ENTITY_MODEL_COLUMNS)
+        previous = state_rows(connection, parent, ENTITY_MODEL_COLUMNS, chain=chain)
         rows, everything = delta_rows(previous, entity_models, run.created_at)
         return (rows, None, 0) if everything else (rows, parent, depth)
 

@@ -18,7 +18,13 @@ from sqlalchemy import Connection, Dialect, Table
 from glocal.core.errors import RegistryError
 from glocal.registry.records import ENTITY_MODEL_COLUMNS, parse_time
 
-__all__ = ["entity_columns", "from_db_time", "insert_columns", "rows_frame"]
+__all__ = [
+    "check_entity_frame",
+    "entity_columns",
+    "from_db_time",
+    "insert_columns",
+    "rows_frame",
+]
 
 _FLOATS = ("weight", "val_mse_global", "val_mse_local")
 _INTS = ("n_train", "n_val")
@@ -52,8 +58,13 @@ def _times(values: pd.Series) -> list[dt.datetime]:
     return [python[c] for c in codes.tolist()]
 
 
-def entity_columns(frame: pd.DataFrame, run_id: str) -> dict[str, list[Any]]:
-    """Return the ``entity_models`` values of ``frame`` column by column, as Python values."""
+def check_entity_frame(frame: pd.DataFrame) -> pd.Series:
+    """Refuse a frame of entity models without every column or with an entity twice.
+
+    Returns:
+        The entity ids as text.
+
+    """
     missing = [c for c in ENTITY_MODEL_COLUMNS if c not in frame.columns]
     if missing:
         raise RegistryError(
@@ -67,6 +78,12 @@ def entity_columns(frame: pd.DataFrame, run_id: str) -> dict[str, list[Any]]:
             f"entity {entity_ids[duplicated].iloc[0]!r} appears more than once in the entity "
             "models of one run; each run has one row per entity."
         )
+    return entity_ids
+
+
+def entity_columns(frame: pd.DataFrame, run_id: str) -> dict[str, list[Any]]:
+    """Return the ``entity_models`` values of ``frame`` column by column, as Python values."""
+    entity_ids = check_entity_frame(frame)
     columns: dict[str, list[Any]] = {
         "run_id": [run_id] * len(frame),
         "entity_id": entity_ids.tolist(),
