@@ -39,9 +39,10 @@ def test_saved_files_are_text_parquet_and_json_only(
     assert {Path(f).suffix for f in files} == {".txt", ".json", ".parquet"}
     entity_ids = set(model.decisions_["entity_id"].astype(str))
     assert not any(Path(f).stem in entity_ids for f in files)  # ids are data, not names
-    assert set(pd.read_parquet(directory / "banks" / "direct.parquet")["entity_id"]) <= entity_ids
     meta = json.loads((directory / "hybrid.json").read_text())
     assert meta["format_version"] == HYBRID_FORMAT_VERSION
+    (bank_layer,) = meta["tables"]["banks/direct"]
+    assert set(pd.read_parquet(directory / bank_layer["rows"])["entity_id"]) <= entity_ids
 
 
 def test_refuses_unfitted_model_and_non_empty_directory(

@@ -119,6 +119,20 @@ def test_new_orders_retrain_only_those_entities(after_first_run: Run) -> None:
     # the registry stored the five retrained entities only; the others read back inherited
     assert sorted(rows["entity_id"]) == sorted(after.decisions_["entity_id"].astype(str))
     assert stored["base_run_id"] == first.run_id and stored["stored"] <= 5
+    _assert_bundle_shares_its_parent(
+        _bundle(workspace, first.run_id), _bundle(workspace, summary.run_id or "")
+    )
+
+
+def _assert_bundle_shares_its_parent(parent: Path, child: Path) -> None:
+    """The child bundle links the parent's files and adds only the changed rows."""
+    tables = json.loads((child / "hybrid.json").read_text())["tables"]
+    assert tables.keys() >= {"banks/direct", "decisions"}
+    for layers in tables.values():
+        assert len(layers) == 2 and layers[1]["rows_count"] <= 5
+        assert (child / layers[0]["rows"]).samefile(parent / layers[0]["rows"])
+    for path in (parent / "global").rglob("*.txt"):
+        assert path.samefile(child / path.relative_to(parent))
 
 
 def test_retrain_global_retrains_everyone(after_first_run: Run) -> None:

@@ -67,7 +67,9 @@ def test_promote_refuses_a_tampered_bundle(
     for index, run_id in enumerate(["a", "b"]):
         record_run(registry, fitted_model[0], run_id, index)
     registry.promote("a")
-    (workspace.models_dir / "bundles" / "b" / "decisions.parquet").write_bytes(b"changed")
+    victim = next((workspace.models_dir / "bundles" / "b").glob("decisions/*.parquet"))
+    victim.unlink()  # a new file, not the inode a parent bundle may share
+    victim.write_bytes(b"changed")
     with pytest.raises(BundleError, match="checksum mismatch"):
         registry.promote("b")
     assert registry.alias() == "a"

@@ -22,6 +22,7 @@ from glocal.registry import (
     write_bundle,
 )
 from glocal.registry import bundles as bundles_module
+from glocal.registry.manifest import read_manifest
 
 Fitted = tuple[HybridModel, pd.DataFrame]
 
@@ -45,7 +46,7 @@ def test_write_then_load_round_trips_with_a_full_manifest(
     assert manifest["metrics"] == {"mse": 1.5, "bad": None}
     assert manifest["lineage"]["parent_run_id"] == "r0"
     assert manifest["lineage"]["global_version_id"].startswith("gm-")
-    assert "decisions.parquet" in manifest["files"]
+    assert any(name.startswith("decisions/") for name in manifest["files"])
     assert set(manifest["files"]) == {
         p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()
     } - {"manifest.json"}
@@ -65,12 +66,13 @@ def test_bundles_are_immutable(
 
 
 @pytest.mark.parametrize(
-    "victim", ["decisions.parquet", "global/stage.json", "global/member_0/global_model.txt"]
+    "victim", ["decisions/", "global/stage.json", "global/member_0/global_model.txt"]
 )
 def test_tampered_file_is_named(
     victim: str, workspace: Workspace, fitted_model: Fitted, settings: Settings
 ) -> None:
     path = write_bundle(workspace, "r1", fitted_model[0], _metadata(settings))
+    victim = next(name for name in sorted(read_manifest(path)["files"]) if name.startswith(victim))
     with (path / victim).open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(BundleError, match=f"checksum mismatch.*{victim}"):
@@ -150,10 +152,10 @@ def test_disk_full_or_permission_error_publishes_nothing_and_keeps_production(
         registry.record_bundle(write_bundle(workspace, "r1", model, _metadata(settings)))
         registry.promote("r1")
 
-    def fail(frame: pd.DataFrame, path: Path) -> None:
+    def fail(frame: pd.DataFrame, root: Path, table: str, suffix: str = "") -> str:
         raise error
 
-    monkeypatch.setattr("glocal.models.persistence._write_parquet", fail)
+    monkeypatch.setattr("glocal.models.table_layers._write_layer_file", fail)
     with pytest.raises(BundleError, match=advice) as caught:
         write_bundle(workspace, "r2", model, _metadata(settings))
     assert "cannot write bundle" in str(caught.value)

@@ -81,8 +81,10 @@ def test_a_bundle_that_fails_verification_is_refused(
         assert _served_run(client) == second
         with Registry.open(None, workspace) as registry:
             bundle = registry.resolve_bundle(first)
-            with (bundle / "decisions.parquet").open("ab") as handle:
-                handle.write(b"\0")  # damaged on disk after it was recorded
+            victim = next(bundle.glob("decisions/*.parquet"))
+            damaged = victim.read_bytes() + b"\0"  # damaged on disk after it was recorded
+            victim.unlink()  # a new file, not the inode the next bundle may share
+            victim.write_bytes(damaged)
             registry.promote(first, verify=False)
         deadline = time.monotonic() + 30
         while "refused" not in client.get("/metrics").text:

@@ -5,12 +5,15 @@ A saved model is a directory of formats that cannot run code when read::
     hybrid.json                       format version, settings, features, folds, report
     global/stage.json                 the global stage: members, components, its report
     global/member_<i>/global_model.*  a member learner: LightGBM text model + JSON sidecar
-    banks/<kind>.parquet              a ridge bank ('direct', 'residual'), a row per entity
-    corrections/<kind>.parquet        'level', 'scale' or 'intermittent' values, per entity
-    decisions.parquet                 the per-entity selection table (``decisions_``)
+    banks/<kind>/<sha>.parquet        a ridge bank ('direct', 'residual'), a row per entity
+    corrections/<kind>/<sha>.parquet  'level', 'scale' or 'intermittent' values, per entity
+    decisions/<sha>.parquet           the per-entity selection table (``decisions_``)
 
-Entity ids are a column inside the Parquet files, never part of a file name. A loaded model
-predicts exactly (bit for bit) what the saved one did.
+Each per-entity table is a list of layers (:mod:`glocal.models.table_layers`): saved
+against a *base* (the parent run's saved model), a table keeps the base's layer files as
+hard links and adds only the rows that changed, and global model files identical to the
+base's are hard links too. Entity ids are a column inside the Parquet files, never part
+of a file name. A loaded model predicts exactly (bit for bit) what the saved one did.
 
 Examples:
     >>> from glocal.data.synthetic import make_synthetic_panel
@@ -40,6 +43,7 @@ import pandas as pd
 from glocal.config.features import SplitSettings
 from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
+from glocal.core.links import share_identical_files
 from glocal.core.records import read_versioned_json
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet
@@ -47,14 +51,18 @@ from glocal.models.corrections import CorrectionKind, ShrunkCorrection
 from glocal.models.global_stage import GlobalStage
 from glocal.models.hybrid import HybridModel
 from glocal.models.local_bank import LocalModelBank
+from glocal.models.table_layers import Layer, read_table, write_table
 
-__all__ = ["HYBRID_FORMAT_VERSION", "load_hybrid", "save_hybrid"]
+__all__ = ["HYBRID_FORMAT_VERSION", "load_hybrid", "read_saved_decisions", "save_hybrid"]
 
-HYBRID_FORMAT_VERSION = 2
-"""Version of the saved-model layout; :func:`load_hybrid` reads exactly this one.
+HYBRID_FORMAT_VERSION = 3
+"""Version of the saved-model layout; :func:`load_hybrid` reads versions 2 and 3.
 
 Version 2 (glocal 0.2) replaced the single global model by the global stage; a version 1
-model cannot be read, and ``glocal run`` retrains instead."""
+model cannot be read, and ``glocal run`` retrains instead. Version 3 saves the per-entity
+tables as layers (one Parquet file per table in version 2)."""
+
+_OLDEST_READABLE = 2
 
 _FORMAT = "glocal-hybrid"
 _META_FILE = "hybrid.json"
@@ -62,15 +70,11 @@ _GLOBAL_DIR = "global"
 _BANKS_DIR = "banks"
 _CORRECTIONS_DIR = "corrections"
 _DECISIONS_FILE = "decisions.parquet"
+_DECISIONS_TABLE = "decisions"
 
 
 def _dump(settings: Any) -> dict[str, Any] | None:
     return None if settings is None else cast(dict[str, Any], settings.model_dump(mode="json"))
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -85,12 +89,38 @@ def _check_saveable(model: HybridModel) -> None:
         raise ModelError("this HybridModel is not fitted yet; call fit() before saving it.")
 
 
-def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
+def _base_tables(base: Path | None) -> dict[str, list[Layer]]:
+    """Return the layered tables of the saved model at ``base`` ({} if unusable)."""
+    if base is None:
+        return {}
+    try:
+        meta = _read_meta(base)
+    except ModelError:
+        return {}
+    tables = meta.get("tables")
+    return dict(tables) if isinstance(tables, dict) else {}
+
+
+def _tables(model: HybridModel) -> dict[str, pd.DataFrame]:
+    candidates = model.candidates_
+    tables = {f"{_BANKS_DIR}/{kind}": b.to_frame() for kind, b in candidates.banks_.items()}
+    for kind, correction in candidates.corrections_.items():
+        tables[f"{_CORRECTIONS_DIR}/{kind}"] = correction.to_frame()
+    tables[_DECISIONS_TABLE] = model.decisions_
+    return dict(sorted(tables.items()))
+
+
+def save_hybrid(model: HybridModel, directory: str | Path, base: str | Path | None = None) -> Path:
     """Write a fitted hybrid model into ``directory`` (LightGBM text, Parquet, JSON).
 
     ``directory`` must be missing or empty, so files of two models are never mixed. The
     write is not atomic on its own: :func:`glocal.registry.write_bundle` wraps it in a
     temporary directory that is renamed into place only when complete.
+
+    ``base`` is the saved model this one was derived from (the parent run's): the files
+    that did not change are hard links to its files, and each per-entity table adds only
+    its changed rows (:mod:`glocal.models.table_layers`). A missing or unreadable base
+    only means that everything is written.
 
     Returns:
         ``directory`` as a :class:`~pathlib.Path`.
@@ -106,13 +136,23 @@ def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
     if target.exists() and any(target.iterdir()):
         raise ModelError(f"cannot save the hybrid model into {target}: it is not empty.")
     target.mkdir(parents=True, exist_ok=True)
+    base_dir = None if base is None else Path(base)
     model.global_stage_.save(target / _GLOBAL_DIR)
+    if base_dir is not None and (base_dir / _GLOBAL_DIR).is_dir():
+        share_identical_files(target / _GLOBAL_DIR, base_dir / _GLOBAL_DIR)
+    base_tables = _base_tables(base_dir)
+    tables = {
+        name: write_table(
+            frame,
+            target,
+            name,
+            base=None
+            if base_dir is None or name not in base_tables
+            else (base_dir, base_tables[name]),
+        )
+        for name, frame in _tables(model).items()
+    }
     candidates = model.candidates_
-    for kind, bank in sorted(candidates.banks_.items()):
-        _write_parquet(bank.to_frame(), target / _BANKS_DIR / f"{kind}.parquet")
-    for kind, correction in sorted(candidates.corrections_.items()):
-        _write_parquet(correction.to_frame(), target / _CORRECTIONS_DIR / f"{kind}.parquet")
-    _write_parquet(model.decisions_, target / _DECISIONS_FILE)
     meta = {
         "format": _FORMAT,
         "format_version": HYBRID_FORMAT_VERSION,
@@ -147,6 +187,7 @@ def save_hybrid(model: HybridModel, directory: str | Path) -> Path:
         "dependence_lags": model.lags_,
         "guard_level": model.guard_level_,
         "report": model.report_,
+        "tables": tables,
     }
     text = json.dumps(meta, indent=2, sort_keys=True, default=float) + "\n"
     (target / _META_FILE).write_text(text, encoding="utf-8")
@@ -165,17 +206,39 @@ def _read_meta(source: Path) -> dict[str, Any]:
         ),
         what="hybrid model description",
     )
-    if int(meta["format_version"]) != HYBRID_FORMAT_VERSION:
+    if int(meta["format_version"]) < _OLDEST_READABLE:
         raise ModelError(
             f"{source / _META_FILE} holds a version {meta['format_version']} hybrid model; "
-            f"this glocal reads version {HYBRID_FORMAT_VERSION} only. Retrain it (glocal run "
-            "--retrain-global)."
+            f"this glocal reads versions {_OLDEST_READABLE}-{HYBRID_FORMAT_VERSION}. Retrain "
+            "it (glocal run --retrain-global)."
         )
     return meta
 
 
-def _load_bank(path: Path, settings: LocalModelSettings) -> LocalModelBank:
-    bank = LocalModelBank.from_frame(_read_parquet(path))
+def _table(source: Path, meta: dict[str, Any], name: str) -> pd.DataFrame:
+    """Read the per-entity table ``name`` (layers from version 3, one file before)."""
+    tables = meta.get("tables")
+    if isinstance(tables, dict):
+        if name not in tables:
+            raise ModelError(f"{source / _META_FILE} lists no table {name!r}; re-run.")
+        return read_table(source, list(tables[name]))
+    legacy = _DECISIONS_FILE if name == _DECISIONS_TABLE else f"{name}.parquet"
+    return _read_parquet(source / legacy)
+
+
+def read_saved_decisions(directory: str | Path) -> pd.DataFrame:
+    """Return the per-entity selection table of a saved model without loading the model.
+
+    Raises:
+        ModelError: The model's description or its decisions table cannot be read.
+
+    """
+    source = Path(directory)
+    return _table(source, _read_meta(source), _DECISIONS_TABLE)
+
+
+def _load_bank(table: pd.DataFrame, settings: LocalModelSettings) -> LocalModelBank:
+    bank = LocalModelBank.from_frame(table)
     # hyper-parameters as fit_local_banks sets them; prediction only needs the arrays
     bank.alphas = settings.alphas
     bank.standardize = settings.standardize
@@ -188,13 +251,13 @@ def _load_bank(path: Path, settings: LocalModelSettings) -> LocalModelBank:
 def _load_candidates(source: Path, meta: dict[str, Any]) -> CandidateSet:
     settings = LocalModelSettings.model_validate(meta["candidate_settings"])
     banks = {
-        kind: _load_bank(source / _BANKS_DIR / f"{kind}.parquet", settings)
+        kind: _load_bank(_table(source, meta, f"{_BANKS_DIR}/{kind}"), settings)
         for kind in meta["banks"]
     }
     corrections: dict[str, ShrunkCorrection] = {}
     for kind, params in meta["corrections"].items():
         corrections[kind] = ShrunkCorrection.from_frame(
-            _read_parquet(source / _CORRECTIONS_DIR / f"{kind}.parquet"),
+            _table(source, meta, f"{_CORRECTIONS_DIR}/{kind}"),
             cast(CorrectionKind, kind),
             shrinkage_rows=float(params["shrinkage_rows"]),
             min_train_rows=int(params["min_train_rows"]),
@@ -252,5 +315,5 @@ def load_hybrid(directory: str | Path) -> HybridModel:
     model.global_stage_ = stage
     model.candidates_ = candidates
     model.local_bank_ = candidates.banks_["direct"]
-    model.decisions_ = _read_parquet(source / _DECISIONS_FILE)
+    model.decisions_ = _table(source, meta, _DECISIONS_TABLE)
     return model

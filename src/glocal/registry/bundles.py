@@ -7,9 +7,13 @@ killed run leaves at most a temporary directory, which readers ignore and
 
     models/bundles/<run_id>/
         manifest.json       SHA-256 of every other file, versions, metrics, lineage
-        decisions.parquet   the per-entity selection table
         drift_baseline.json the training distribution of every feature and the target
-        hybrid.json, global/, banks/, corrections/   the rest of the saved HybridModel
+        hybrid.json, global/, banks/, corrections/, decisions/   the saved HybridModel
+
+A run with a parent run shares the parent bundle's unchanged files as hard links: its
+per-entity tables add only the rows that changed (:mod:`glocal.models.table_layers`), and
+an unchanged global model costs no disk. Bundles are immutable, so the link is safe;
+editing a file in place would damage both bundles, and verification names it in both.
 
 Examples:
     >>> from pathlib import Path
@@ -257,6 +261,14 @@ def _write_error(target: Path, exc: OSError) -> BundleError:
     )
 
 
+def _parent_bundle(workspace: Workspace, parent_run_id: str | None) -> Path | None:
+    """Return the parent run's bundle directory, whose unchanged files the bundle shares."""
+    if parent_run_id is None or not _RUN_ID.fullmatch(parent_run_id):
+        return None
+    parent = bundle_dir(workspace, parent_run_id)
+    return parent if (parent / MANIFEST_FILE).is_file() else None
+
+
 def write_bundle(
     workspace: Workspace, run_id: str, model: HybridModel, metadata: BundleMetadata
 ) -> Path:
@@ -282,7 +294,7 @@ def write_bundle(
             lock_fd = _lock(tmp)
             from glocal.models.persistence import save_hybrid
 
-            save_hybrid(model, tmp)
+            save_hybrid(model, tmp, base=_parent_bundle(workspace, metadata.parent_run_id))
             if metadata.drift_baseline is not None:
                 (tmp / DRIFT_BASELINE_FILE).write_text(
                     json.dumps(jsonable(metadata.drift_baseline), allow_nan=False) + "\n",

@@ -437,7 +437,7 @@ class Registry:
         Args:
             path: The bundle directory (from :func:`write_bundle`).
             entity_models: Per-entity rows; ``None`` builds them from the bundle's
-                ``decisions.parquet`` (trained at the run's time, none carried forward).
+                decisions table (trained at the run's time, none carried forward).
             summary: Extra JSON summary of the run.
 
         Returns:
@@ -448,7 +448,9 @@ class Registry:
         run = RunRecord.from_manifest(manifest, path, self._workspace, summary=summary)
         version = GlobalVersion.from_manifest(manifest)
         if entity_models is None:
-            decisions = pd.read_parquet(Path(path) / "decisions.parquet")
+            from glocal.models.persistence import read_saved_decisions
+
+            decisions = read_saved_decisions(path)
             entity_models = entity_models_frame(
                 decisions, trained_at=run.created_at, global_version_id=version.version_id
             )
