@@ -25,6 +25,7 @@ def test_every_benchmark_is_covered() -> None:
         "bench_backtest.py",
         "bench_batch_scoring.py",
         "bench_evaluate.py",
+        "bench_incremental.py",
         "bench_local_bank.py",
         "bench_million.py",
         "bench_panel.py",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from glocal.features import btyd
 from glocal.features.btyd import (
     BgNbdParams,
     btyd_expected_spend,
@@ -15,6 +17,8 @@ from glocal.features.btyd import (
     expected_spend_per_purchase,
     fit_bgnbd,
     fit_gamma_gamma,
+    load_remembered_fits,
+    save_remembered_fits,
 )
 
 
@@ -89,6 +93,30 @@ def test_each_cutoff_is_fitted_on_its_own() -> None:
         30,
     )
     np.testing.assert_array_equal(both[: len(x)], one)
+
+
+def test_remembered_fits_survive_the_process_and_never_change_a_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, t_x, age = simulate_bgnbd(500, BgNbdParams(r=0.6, alpha=20.0, a=0.8, b=2.5), 100.0, 3)
+    monetary = np.full(len(x), 12.0)
+    cutoff = np.zeros(len(x), dtype=np.int64)
+    monkeypatch.setattr(btyd, "_fits", type(btyd._fits)())
+    fresh = btyd_expected_spend(cutoff, x, t_x, age, monetary, monetary, 30)
+    save_remembered_fits(tmp_path / "fits.json")
+    monkeypatch.setattr(btyd, "_fits", type(btyd._fits)())  # a new process
+    assert load_remembered_fits(tmp_path / "fits.json") == 2  # BG/NBD and Gamma-Gamma
+    fitted: list[str] = []
+    monkeypatch.setattr(btyd, "minimize", lambda *a, **k: fitted.append("fit"))
+    remembered = btyd_expected_spend(cutoff, x, t_x, age, monetary, monetary, 30)
+    assert fitted == []  # nothing refitted
+    np.testing.assert_array_equal(remembered, fresh)
+    # damaged or foreign files are skipped: the fits are only computed again
+    (tmp_path / "bad.json").write_text('{"format": "glocal-btyd-fits", "fits": [{"key": 1}]}')
+    assert load_remembered_fits(tmp_path / "bad.json") == 0
+    (tmp_path / "junk.json").write_text("not json")
+    assert load_remembered_fits(tmp_path / "junk.json") == 0
+    assert load_remembered_fits(tmp_path / "missing.json") == 0
 
 
 @pytest.mark.slow

@@ -84,7 +84,10 @@ def _customers(rng: np.random.Generator, n: int, days: int) -> pd.DataFrame:
     )
     return pd.DataFrame(
         {
-            "customer_id": np.sort(rng.choice(np.arange(12346, 18300), n, replace=False)),
+            # ids as in the real file (12346-18299); more customers widen the range
+            "customer_id": np.sort(
+                rng.choice(np.arange(12346, 12346 + max(5954, 2 * n)), n, replace=False)
+            ),
             "segment": segment,
             "rate": rate,
             "period": rng.choice([7, 14, 28, 30], n),

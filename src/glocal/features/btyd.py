@@ -31,10 +31,12 @@ Examples:
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -42,7 +44,10 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
+from glocal.core.atomic import write_json_atomic
+
 __all__ = [
+    "BTYD_FITS_FILE",
     "MAX_FIT_CUSTOMERS",
     "BgNbdParams",
     "GammaGammaParams",
@@ -51,6 +56,8 @@ __all__ = [
     "expected_spend_per_purchase",
     "fit_bgnbd",
     "fit_gamma_gamma",
+    "load_remembered_fits",
+    "save_remembered_fits",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -88,6 +95,51 @@ def _remembered(fit: Callable[..., _Fit], arrays: tuple[FloatArray, ...], seed: 
     return result
 
 
+_MEMORY_FORMAT = "glocal-btyd-fits"
+BTYD_FITS_FILE = "btyd_fits.json"
+"""Where a workspace keeps its remembered fits (under ``data/processed/``)."""
+
+
+def save_remembered_fits(path: Path) -> None:
+    """Write the remembered fits to ``path`` (JSON, atomically) for the next process.
+
+    A daily ``glocal run`` is a new process: without this it would refit every cutoff of
+    the panel although only the newest one has new history.
+    """
+    fits = []
+    for key, params in _fits.items():
+        kind = type(params).__name__
+        if kind in _PARAM_TYPES:
+            fits.append({"key": key.hex(), "kind": kind, "params": asdict(params)})  # type: ignore[call-overload]
+    write_json_atomic(path, {"format": _MEMORY_FORMAT, "fits": fits})
+
+
+def load_remembered_fits(path: Path) -> int:
+    """Remember the fits saved at ``path``; return how many.
+
+    A missing or unreadable file, or a malformed entry, is skipped: that fit is computed
+    again, so the file can never change a result, only save time.
+    """
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        entries = payload["fits"] if payload.get("format") == _MEMORY_FORMAT else []
+    except (OSError, ValueError, AttributeError, KeyError):
+        return 0
+    loaded = 0
+    for entry in entries[-_FITS_KEPT:] if isinstance(entries, list) else []:
+        try:
+            params = _PARAM_TYPES[entry["kind"]](
+                **{k: float(v) for k, v in entry["params"].items()}
+            )
+            _fits[bytes.fromhex(entry["key"])] = params
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        loaded += 1
+    while len(_fits) > _FITS_KEPT:
+        _fits.popitem(last=False)
+    return loaded
+
+
 @dataclass(frozen=True)
 class BgNbdParams:
     """Fitted BG/NBD parameters (time in days)."""
@@ -109,6 +161,12 @@ class GammaGammaParams:
     p: float
     q: float
     v: float
+
+
+_PARAM_TYPES: dict[str, type[BgNbdParams] | type[GammaGammaParams]] = {
+    "BgNbdParams": BgNbdParams,
+    "GammaGammaParams": GammaGammaParams,
+}
 
 
 def _compressed(

@@ -21,7 +21,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from glocal.config import Settings
@@ -284,7 +283,9 @@ def train(
         "layout": layout.to_dict(),
         "hybrid": model.report_,
     }
-    decided_rows = np.isin(model.decisions_["entity_id"].astype(str), state["entity_id"])
+    # a hash lookup: np.isin compares object arrays pairwise (quadratic in the entities)
+    state_ids = pd.Index(state["entity_id"].astype(str))
+    decided_rows = model.decisions_["entity_id"].astype(str).isin(state_ids).to_numpy()
     decisions = model.decisions_.loc[decided_rows]
     return TrainingOutcome(
         model=model,

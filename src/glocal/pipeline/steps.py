@@ -37,6 +37,7 @@ from glocal.features import (
     read_panel,
     write_panel,
 )
+from glocal.features.btyd import BTYD_FITS_FILE, load_remembered_fits, save_remembered_fits
 from glocal.features.io import PanelFiles
 
 __all__ = [
@@ -185,7 +186,10 @@ def panel_step(
     if _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
     transactions = transactions_as_of(workspace, version, as_of)
+    fits = workspace.root / "data" / "processed" / BTYD_FITS_FILE
+    load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
     panel, latest = build_panel_and_latest(transactions, settings.features)
+    save_remembered_fits(fits)
     write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
     mark_panel_built(workspace, version.version, settings, as_of)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
