@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glocal.core.errors import ConfigError
+from glocal.core.errors import ConfigError, ModelError
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.engines.spark_bank import fit_local_banks_spark
 from glocal.models.local_bank import fit_local_banks
@@ -62,3 +62,15 @@ def test_a_missing_column_is_named(spark: Any, panel: pd.DataFrame) -> None:
     frame = spark.createDataFrame(panel[["entity_id", *FEATURES]])
     with pytest.raises(ConfigError, match="residual"):
         fit_local_banks_spark(frame, ["residual"], feature_columns=FEATURES)
+
+
+def test_a_failed_bucket_is_a_glocal_message_naming_the_column_and_entity(
+    spark: Any, panel: pd.DataFrame
+) -> None:
+    broken = panel[["entity_id", *FEATURES, "residual"]].copy()
+    broken.loc[7, "residual"] = np.nan
+    frame = spark.createDataFrame(broken)
+    entity = broken.loc[7, "entity_id"]
+    with pytest.raises(ModelError, match=f"'residual'.*{entity}.*drop or fill") as caught:
+        fit_local_banks_spark(frame, ["residual"], feature_columns=FEATURES, min_train_rows=12)
+    assert "Traceback" not in str(caught.value)

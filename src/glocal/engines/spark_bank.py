@@ -17,13 +17,15 @@ per entity, pays Spark's and Python's per-group costs once per entity
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from glocal.core.errors import ConfigError
+from glocal.core.errors import ConfigError, ModelError
 from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.local_bank import LocalModelBank, fit_local_banks
 
@@ -76,6 +78,36 @@ def _result_schema(feature_columns: Sequence[str]) -> Any:
     return StructType(fields)
 
 
+_BUCKET_ERROR = "[glocal bucket] "
+_END = " [end]"
+
+
+def _bucket_problem(rows: pd.DataFrame, targets: Sequence[str], exc: Exception) -> str:
+    """Describe why a bucket failed, naming the column and an entity where one is at fault."""
+    for name in targets:
+        bad = ~np.isfinite(rows[name].to_numpy(dtype=float))
+        if bad.any():
+            entity = rows[ENTITY_COLUMN].to_numpy()[bad.argmax()]
+            return (
+                f"target column {name!r} has {int(bad.sum())} missing or infinite value(s), "
+                f"for example for entity {entity!r}; drop or fill those rows first"
+            )
+    return str(exc)
+
+
+def _collect(fitted: SparkFrame) -> pd.DataFrame:
+    """Bring the fitted banks to the driver; a failed bucket becomes a :class:`ModelError`."""
+    from pyspark.errors import PythonException
+
+    try:
+        return fitted.toPandas()
+    except PythonException as exc:
+        found = re.search(re.escape(_BUCKET_ERROR) + r"(.*?)" + re.escape(_END), str(exc), re.S)
+        if found is None:
+            raise
+        raise ModelError(f"fitting the local banks on Spark failed: {found.group(1)}.") from None
+
+
 def fit_local_banks_spark(
     frame: SparkFrame,
     target_columns: Sequence[str],
@@ -107,6 +139,8 @@ def fit_local_banks_spark(
 
     Raises:
         ConfigError: A named column is missing from ``frame``.
+        ModelError: A bucket's fit failed, for example on a missing target; the message
+            names the column and an entity (not Spark's Python traceback).
 
     """
     from pyspark.sql import functions
@@ -122,16 +156,19 @@ def fit_local_banks_spark(
 
     def fit_bucket(rows: pd.DataFrame) -> pd.DataFrame:
         rows = rows.assign(**{ENTITY_COLUMN: rows[ENTITY_COLUMN].astype(str)})
-        banks = fit_local_banks(
-            rows,
-            {name: rows[name].to_numpy(dtype=float) for name in targets},
-            feature_columns=features,
-            alphas=alphas,
-            standardize=standardize,
-            min_train_rows=min_train_rows,
-            n_jobs=1,
-            clip=clip,
-        )
+        try:
+            banks = fit_local_banks(
+                rows,
+                {name: rows[name].to_numpy(dtype=float) for name in targets},
+                feature_columns=features,
+                alphas=alphas,
+                standardize=standardize,
+                min_train_rows=min_train_rows,
+                n_jobs=1,
+                clip=clip,
+            )
+        except (ModelError, ConfigError, ValueError) as exc:
+            raise ModelError(f"{_BUCKET_ERROR}{_bucket_problem(rows, targets, exc)}{_END}") from exc
         parts = [bank.to_frame().assign(**{BANK_COLUMN: name}) for name, bank in banks.items()]
         result = pd.concat(parts, ignore_index=True)
         # PySpark converts plain object columns; pandas 3's Arrow-backed strings fail it
@@ -142,7 +179,7 @@ def fit_local_banks_spark(
         _BUCKET, functions.pmod(functions.hash(functions.col(ENTITY_COLUMN)), functions.lit(count))
     )
     fitted = selected.groupBy(_BUCKET).applyInPandas(fit_bucket, _result_schema(features))
-    rows = fitted.toPandas()
+    rows = _collect(fitted)
     banks: dict[str, LocalModelBank] = {}
     for name in targets:
         part = rows.loc[rows[BANK_COLUMN] == name].drop(columns=BANK_COLUMN)
