@@ -5,6 +5,7 @@ deviation from a shared linear function). A stand-in global prediction (the shar
 function plus noise) replaces the LightGBM stage, so what is timed is glocal's own
 per-entity work, exactly as ``HybridModel.fit`` runs it after its global stage:
 
+0. the entity ids replaced by integer codes (``coded_entities``), as ``fit`` does;
 1. ``collect_evidence``: every candidate kind (direct and residual ridge banks, level,
    scale, intermittent) fitted per validation fold (3 folds, rolling origin) and
    predicted on the fold's rows, with the in-sample variances;
@@ -35,6 +36,7 @@ from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.models.candidates import CandidateSet
 from glocal.models.evidence import collect_evidence, decide
 from glocal.models.folds import rolling_folds
+from glocal.models.frames import coded_entities
 from glocal.models.guard import guard_level
 
 ROWS, FEATURES = 20, 10
@@ -89,6 +91,9 @@ def main() -> None:
     steps: dict[str, float] = {}
 
     start = time.perf_counter()
+    history, ids = coded_entities(history)
+    steps["entity ids to integer codes"] = time.perf_counter() - start
+    start = time.perf_counter()
     evidence, n_train = collect_evidence(
         history, folds, fold_global, settings, selection, features, "mse", lags=0
     )
@@ -101,6 +106,7 @@ def main() -> None:
     steps["decide"] = time.perf_counter() - start
     start = time.perf_counter()
     final = CandidateSet(settings, features, "mse").fit(history, history["target"].to_numpy(), g)
+    final.relabel(ids)
     steps["final CandidateSet.fit"] = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:

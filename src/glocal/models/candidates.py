@@ -126,6 +126,17 @@ class CandidateSet:
                 predictions[kind] = global_prediction + correction
         return predictions
 
+    def relabel(self, ids: pd.Index) -> CandidateSet:
+        """Replace integer entity codes by ``ids.take(code)`` (see ``coded_entities``)."""
+        fitted: list[LocalModelBank | ShrunkCorrection] = [
+            *self.banks_.values(),
+            *self.corrections_.values(),
+        ]
+        for part in fitted:
+            codes = part.entity_ids_.to_numpy(dtype=np.int64)
+            part.entity_ids_ = pd.Index(ids.take(codes), name=ENTITY_COLUMN)
+        return self
+
     def n_train(self) -> pd.Series:
         """Training rows per entity with a ridge model."""
         bank = self.banks_["direct"]

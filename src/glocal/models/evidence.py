@@ -28,7 +28,7 @@ from glocal.models.selection import (
     shrunk_residual_variance,
 )
 
-__all__ = ["candidates_from_predictions", "collect_evidence", "decide"]
+__all__ = ["candidates_from_predictions", "collect_evidence", "decide", "decoded_decisions"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -267,3 +267,12 @@ def decide(
         level=level,
         weight=final_weight,
     )
+
+
+def decoded_decisions(decisions: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Return decision records made on integer entity codes with the entity ids instead.
+
+    ``ids`` are those of :func:`glocal.models.frames.coded_entities`.
+    """
+    codes = decisions[ENTITY_COLUMN].to_numpy(dtype=np.int64)
+    return decisions.assign(**{ENTITY_COLUMN: ids.take(codes).to_numpy()})

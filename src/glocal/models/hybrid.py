@@ -54,13 +54,14 @@ from glocal.config.models import (
 from glocal.core.errors import ConfigError, ModelError, NotFittedError
 from glocal.features.split import resolve_embargo
 from glocal.models.candidates import CandidateSet
-from glocal.models.evidence import collect_evidence, decide
+from glocal.models.evidence import collect_evidence, decide, decoded_decisions
 from glocal.models.folds import Fold, cutoff_spacing_days, dependence_lags, rolling_folds
 from glocal.models.frames import (
     ENTITY_COLUMN,
     TIME_COLUMN,
     check_columns,
     check_target,
+    coded_entities,
     concat_frames,
     numeric_matrix,
     panel_categorical_columns,
@@ -248,8 +249,9 @@ class HybridModel:
 
         stage = GlobalStage(global_settings, objective=self.objective, seed=self.seed)
         stage.fit(history, self.folds_, self.feature_columns_, self.categorical_columns_)
+        coded, ids = coded_entities(history)  # the per-entity work runs on integer codes
         evidence, n_train = collect_evidence(
-            history,
+            coded,
             self.folds_,
             list(zip(stage.fold_train_, stage.fold_validation_, strict=True)),
             local_settings,
@@ -262,15 +264,19 @@ class HybridModel:
             evidence, n_train, selection, min_train_rows=local_settings.min_train_rows
         )
         self.guard_level_ = guard.level
-        self.decisions_ = decide(evidence, n_train, local_settings, selection, guard.level)
+        decisions = decide(evidence, n_train, local_settings, selection, guard.level)
+        self.decisions_ = decoded_decisions(decisions, ids)
         candidates = CandidateSet(local_settings, self.local_feature_columns_, self.objective)
         if local_settings.refit_on_validation:
-            candidates.fit(history, target, stage.history_prediction_)
+            candidates.fit(coded, target, stage.history_prediction_)
         else:
-            train = history.loc[self.folds_[0].train_mask(history[TIME_COLUMN])]
-            candidates.fit(train, check_target(train, "history"), stage.predict(train))
+            in_train = self.folds_[0].train_mask(history[TIME_COLUMN])
+            train = history.loc[in_train]
+            candidates.fit(
+                coded.loc[in_train], check_target(train, "history"), stage.predict(train)
+            )
         self.global_stage_ = stage
-        self.candidates_ = candidates
+        self.candidates_ = candidates.relabel(ids)
         self.local_bank_: LocalModelBank = candidates.banks_["direct"]
         self.report_ = {
             "objective": self.objective,

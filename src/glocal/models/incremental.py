@@ -40,8 +40,8 @@ from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.candidates import CandidateSet
 from glocal.models.corrections import ShrunkCorrection
-from glocal.models.evidence import collect_evidence, decide
-from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
+from glocal.models.evidence import collect_evidence, decide, decoded_decisions
+from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target, coded_entities
 from glocal.models.hybrid import HybridModel, sorted_by_entity
 from glocal.models.local_bank import LocalModelBank
 
@@ -173,8 +173,9 @@ def _fit_subset(
         )
         for fold in folds
     ]
+    coded, ids = coded_entities(rows)  # the per-entity work runs on integer codes
     evidence, n_train = collect_evidence(
-        rows,
+        coded,
         folds,
         fold_global,
         settings,
@@ -185,8 +186,8 @@ def _fit_subset(
     )
     decisions = decide(evidence, n_train, settings, selection, model.guard_level_)
     candidates = CandidateSet(settings, model.local_feature_columns_, model.objective)
-    candidates.fit(rows, check_target(rows, "history"), global_prediction)
-    return candidates, decisions
+    candidates.fit(coded, check_target(rows, "history"), global_prediction)
+    return candidates.relabel(ids), decoded_decisions(decisions, ids)
 
 
 def refit_entities(

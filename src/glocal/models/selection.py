@@ -294,11 +294,12 @@ def _best_candidates(
             variance_of_mean = np.maximum(empirical / counts, floor / n_eff)
             standard_error = np.sqrt(variance_of_mean)
             statistic = gain / standard_error
-        p_value = stats.t.sf(statistic, df=np.maximum(n_eff - 1.0, 1.0))
-        degenerate = ~(standard_error > 0)
-        p_value[degenerate] = np.where(gain[degenerate] > 0, 0.0, 1.0)
         better = available & (gain > best_gain)
-        best_gain[better], best_p[better], best_index[better] = gain[better], p_value[better], index
+        # the t tail only where this candidate is the best so far: it is the costly part
+        p_value = stats.t.sf(statistic[better], df=np.maximum(n_eff[better] - 1.0, 1.0))
+        degenerate = ~(standard_error[better] > 0)
+        p_value[degenerate] = np.where(gain[better][degenerate] > 0, 0.0, 1.0)
+        best_gain[better], best_p[better], best_index[better] = gain[better], p_value, index
         n_available += available
     return _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
 
