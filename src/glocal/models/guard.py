@@ -21,7 +21,14 @@ import pandas as pd
 from glocal.config.models import Objective, SelectionSettings
 from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.losses import clustered_comparison, row_loss
-from glocal.models.selection import Evidence, _best_candidates, _choose, _Rows, _rows
+from glocal.models.selection import (
+    Evidence,
+    _Best,
+    _best_candidates,
+    _choose,
+    _Rows,
+    _rows,
+)
 
 __all__ = ["GUARD_CONFIDENCE", "GuardOutcome", "guard_level"]
 
@@ -61,21 +68,22 @@ class _HeldOut:
 
 def _held_out(
     rows: _Rows,
+    best: _Best,
     n_train_rows: IntArray,
     min_train_rows: int,
     settings: SelectionSettings,
     objective: Objective,
-    lags: int,
     level: float,
     held_out: int,
 ) -> _HeldOut:
-    """Decide on every fold but ``held_out``; score the switched entities on it."""
-    evidence = rows.fold != held_out
-    best = _best_candidates(rows, evidence, objective, lags)
+    """Decide on every fold but ``held_out`` (``best``: its evidence); score on it."""
     choice = _choose(best, n_train_rows, min_train_rows, settings, level)
-    scored = np.flatnonzero(~evidence & choice.chosen[rows.codes])
+    scored = np.flatnonzero((rows.fold == held_out) & choice.chosen[rows.codes])
     candidate = best.index[rows.codes[scored]]
-    prediction = np.stack(rows.predictions)[candidate, scored] if len(scored) else np.zeros(0)
+    prediction = np.zeros(len(scored))
+    for index, predictions in enumerate(rows.predictions):  # a handful of candidates
+        mine = candidate == index
+        prediction[mine] = predictions[scored[mine]]
     y, g = rows.target[scored], rows.global_prediction[scored]
     global_loss = row_loss(y, g, objective)
     # where the candidate has no model on the held-out fold, the entity is served globally
@@ -117,17 +125,22 @@ def guard_level(
         return GuardOutcome(settings.significance, "guard off", levels)
     if len(folds) < 2:
         return GuardOutcome(settings.significance, "one fold: nothing to cross-fit", levels)
+    # each fold's decision evidence does not depend on the level: find it once per fold
+    bests = {
+        int(fold): _best_candidates(rows, rows.fold != fold, evidence.objective, evidence.lags)
+        for fold in folds
+    }
     best: tuple[float, float] | None = None
     for step in range(_GUARD_STEPS + 1):
         level = settings.significance / 2.0**step
         parts = [
             _held_out(
                 rows,
+                bests[int(held_out)],
                 n_train_rows,
                 min_train_rows,
                 settings,
                 evidence.objective,
-                evidence.lags,
                 level,
                 int(held_out),
             )
