@@ -103,8 +103,13 @@ def concat_frames(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return stacked
 
 
-def coded_entities(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+def coded_entities(
+    frame: pd.DataFrame, columns: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, pd.Index]:
     """Return ``frame`` with its entity ids replaced by integer codes, and the ids.
+
+    ``columns``: keep only the key columns (entity, cutoff, target where present) and
+    these, so the per-entity work never copies features it does not use.
 
     Codes follow the sorted ids, so any order by code is the order by id. The per-entity
     work (folds, selection, banks) runs on the codes: integers hash and compare far
@@ -121,5 +126,8 @@ def coded_entities(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     codes, ids = pd.factorize(frame[ENTITY_COLUMN], sort=True)
     if (codes < 0).any():
         raise ModelError("column 'entity_id' has missing values; every row needs an entity.")
+    if columns is not None:
+        keys = [c for c in KEY_COLUMNS if c in frame.columns and c not in columns]
+        frame = frame[[*keys, *columns]]
     coded = frame.assign(**{ENTITY_COLUMN: codes.astype(np.int64)})
     return coded, pd.Index(ids, name=ENTITY_COLUMN)

@@ -249,7 +249,8 @@ class HybridModel:
 
         stage = GlobalStage(global_settings, objective=self.objective, seed=self.seed)
         stage.fit(history, self.folds_, self.feature_columns_, self.categorical_columns_)
-        coded, ids = coded_entities(history)  # the per-entity work runs on integer codes
+        # the per-entity work runs on integer codes and only the columns it reads
+        coded, ids = coded_entities(history, self.local_feature_columns_)
         evidence, n_train = collect_evidence(
             coded,
             self.folds_,

@@ -173,7 +173,9 @@ def _fit_subset(
         )
         for fold in folds
     ]
-    coded, ids = coded_entities(rows)  # the per-entity work runs on integer codes
+    coded, ids = coded_entities(
+        rows, model.local_feature_columns_
+    )  # the per-entity work runs on integer codes
     evidence, n_train = collect_evidence(
         coded,
         folds,
