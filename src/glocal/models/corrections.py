@@ -36,7 +36,7 @@ import pandas as pd
 
 from glocal.config.models import Objective
 from glocal.core.errors import ModelError, NotFittedError
-from glocal.models.frames import ENTITY_COLUMN
+from glocal.models.frames import ENTITY_COLUMN, factorize_sorted
 
 __all__ = ["CorrectionKind", "ShrunkCorrection", "grouped_median"]
 
@@ -125,7 +125,7 @@ class ShrunkCorrection:
             raise ModelError(
                 f"kind must be one of {list(get_args(CorrectionKind))}, got {self.kind!r}."
             )
-        codes, uniques = pd.factorize(pd.Index(np.asarray(entity_ids)), sort=True)
+        codes, uniques = factorize_sorted(entity_ids)
         target = np.asarray(target, dtype=np.float64)
         residual = target - global_prediction
         n_rows = np.bincount(codes, minlength=len(uniques)).astype(np.float64)

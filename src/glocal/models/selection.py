@@ -43,7 +43,7 @@ from scipy import stats
 from glocal.config.models import Objective, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.decisions import DECISION_COLUMNS
-from glocal.models.frames import ENTITY_COLUMN
+from glocal.models.frames import ENTITY_COLUMN, factorize_sorted
 from glocal.models.losses import row_loss
 
 __all__ = [
@@ -151,7 +151,7 @@ def shrunk_residual_variance(
         (True, True)
 
     """
-    all_codes, uniques = pd.factorize(pd.Index(np.asarray(entity_ids)))
+    all_codes, uniques = factorize_sorted(entity_ids)  # the order of uniques is irrelevant
     residual = np.asarray(target, dtype=np.float64) - prediction
     finite = np.isfinite(residual)
     codes, residual = all_codes[finite], residual[finite]
