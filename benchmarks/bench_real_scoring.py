@@ -61,7 +61,7 @@ def run(data: Path, copies: int, repeat: int) -> None:
         matrix = learner._lightgbm_matrix(rows)
         forest = learner.compiled_forest()
         assert forest is not None, "the compiled kernel is unavailable"
-        forest.predict(matrix[:10])  # compile (or load Numba's cache) outside the timing
+        forest.predict(matrix[:10])  # compile outside the timing
         full = _best(lambda: model.predict(rows), repeat)
         compiled = _best(lambda: forest.predict(matrix), repeat)
         lightgbm = _best(lambda: booster.predict(matrix, num_threads=2), repeat)

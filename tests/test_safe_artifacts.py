@@ -41,6 +41,10 @@ def _problems(path: Path, root: Path = SOURCE) -> list[str]:
         )
         if not safe:
             found.append("passes allow_pickle")
+        # Numba's on-disk cache keeps its index as a pickle and loads it at import
+        cached = isinstance(node, ast.keyword) and node.arg == "cache"
+        if cached and not (isinstance(node.value, ast.Constant) and node.value.value is False):
+            found.append("passes cache (Numba's cache index is a pickle)")
     return [f"{path.relative_to(root)}:{problem}" for problem in found]
 
 
@@ -56,5 +60,6 @@ def test_the_check_finds_what_it_looks_for(tmp_path: Path) -> None:
     sample.write_text(
         "import joblib\nfrom pickle import loads\nimport numpy as np\n"
         "frame = pd.read_pickle('x')\nnp.load('x', allow_pickle=True)\n"
+        "@numba.njit(cache=True)\ndef f(): pass\n"
     )
-    assert len(_problems(sample, tmp_path)) == 4
+    assert len(_problems(sample, tmp_path)) == 5

@@ -1,7 +1,8 @@
 """The Numba kernel behind :class:`glocal.models.forest.CompiledForest`.
 
-Kept in its own module so Numba is imported, and the kernel compiled (or read from
-Numba's on-disk cache), only when a large batch is scored.
+Kept in its own module so Numba is imported, and the kernel compiled, only when a large
+batch is scored. The kernels are compiled in each process, never read from Numba's
+on-disk cache: its index file is a pickle, which could run code when loaded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _MISSING_NAN = 2
 _MAX_CATEGORY = 2**31
 
 
-@numba.njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator]
+@numba.njit(nogil=True, inline="always")  # type: ignore[untyped-decorator]
 def _next_node(
     value: float,
     node: int,
@@ -59,7 +60,7 @@ def _next_node(
     return int(left[node] if value <= threshold[node] else right[node])
 
 
-@numba.njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator]
+@numba.njit(nogil=True, inline="always")  # type: ignore[untyped-decorator]
 def _leaf(
     data: Floats,
     row: int,
@@ -93,7 +94,7 @@ def _leaf(
     return float(leaf_value[~node])
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)  # type: ignore[untyped-decorator]
+@numba.njit(nogil=True, parallel=True)  # type: ignore[untyped-decorator]
 def predict_forest(
     data: Floats,
     roots: Ints,
@@ -128,7 +129,7 @@ def predict_forest(
                 )  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@numba.njit(nogil=True)  # type: ignore[untyped-decorator]
 def predict_forest_serial(
     data: Floats,
     roots: Ints,

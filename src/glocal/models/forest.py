@@ -47,9 +47,10 @@ IDENTITY_OBJECTIVES = frozenset(
 )
 #: Below this many rows LightGBM's own prediction is as fast as the kernel.
 COMPILED_MIN_ROWS = 20_000
-#: Importing Numba and loading the cached kernel costs about 0.6 s once per process; the
-#: kernel saves about 1.5 µs per row, so a cold process uses it from this many rows.
-COMPILED_COLD_MIN_ROWS = 400_000
+#: Importing Numba and compiling the kernel costs about 2.3 s once per process (there is
+#: no on-disk cache: Numba's cache index is a pickle); the kernel saves about 1.5 µs per
+#: row, so a cold process uses it from this many rows.
+COMPILED_COLD_MIN_ROWS = 1_500_000
 _CATEGORICAL = 1
 _ROWS_PER_BLOCK = 4096
 _LOG = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ def use_compiled(rows: int) -> bool:
 def load_kernel(serial: bool = False) -> Callable[..., None] | None:
     """Return the compiled kernel, or ``None`` (logged once) when Numba cannot provide it.
 
-    Numba compiles the kernel on first use and caches the machine code beside the module
-    (or under ``NUMBA_CACHE_DIR``); a missing or broken Numba only costs speed. ``serial``
+    Numba compiles the kernel on first use in each process. Its on-disk cache is off on
+    purpose: the cache index is a pickle, and nothing glocal serves from may be one. A
+    missing or broken Numba only costs speed. ``serial``
     picks the kernel that runs on the calling thread alone (for a few rows).
     """
     try:
