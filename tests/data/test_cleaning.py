@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from glocal.config.data import CleaningSettings
 from glocal.core.errors import DataValidationError
 from glocal.data import CLEAN_COLUMNS, clean_transactions
+from glocal.data.cleaning import _duplicated
 from glocal.data.report import CleaningReport
 
 Row = tuple[str | None, str, str, int, float, str]  # entity, invoice, code, qty, price, time
@@ -109,6 +111,53 @@ def test_duplicates_can_be_kept() -> None:
     clean, report = clean_transactions(frame, CleaningSettings(drop_duplicates=False))
     assert len(clean) == 2
     assert "duplicate" not in _counts(report)
+
+
+def _random_lines(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows: list[Row] = [
+        (
+            None if rng.random() < 0.1 else str(rng.integers(5)),
+            str(rng.integers(4)),
+            "AB"[rng.integers(2)],
+            int(rng.integers(-2, 3)),
+            float(rng.integers(0, 3)),
+            f"2011-01-0{rng.integers(1, 4)}",
+        )
+        for _ in range(n)
+    ]
+    return _canonical(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hashed_duplicates_equal_pandas_duplicated(seed: int) -> None:
+    frame = _random_lines(400, seed)
+    expected = frame.duplicated(keep="first").to_numpy()
+    assert expected.sum() > 20  # the frame has many repeats
+    np.testing.assert_array_equal(_duplicated(frame), expected)
+
+
+def test_a_hash_collision_never_removes_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failure injection: every row hashes alike, so only the exact comparison decides.
+    frame = _random_lines(300, 3)
+    expected = frame.duplicated(keep="first").to_numpy()
+    monkeypatch.setattr(
+        pd.util, "hash_pandas_object", lambda f, index: pd.Series(np.zeros(len(f), np.uint64))
+    )
+    np.testing.assert_array_equal(_duplicated(frame), expected)
+
+
+def test_rules_count_what_the_earlier_rules_left() -> None:
+    # Counting on all rows at once must match filtering rule by rule.
+    frame = _random_lines(500, 4)
+    clean, report = clean_transactions(frame, CleaningSettings())
+    left = frame.loc[frame["entity_id"].notna()]
+    left = left.loc[~left["stock_code"].isin(CleaningSettings().non_product_codes)]
+    left = left.loc[left["unit_price"] > 0]
+    duplicates = int(left.duplicated(keep="first").sum())
+    assert _counts(report)["duplicate"] == duplicates
+    assert len(clean) == len(left) - duplicates - _counts(report)["extreme_order_cancel_pair"]
+    assert clean["timestamp"].is_monotonic_increasing
 
 
 def test_output_is_sorted_by_time() -> None:

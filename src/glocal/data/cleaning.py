@@ -54,16 +54,20 @@ def is_cancellation(frame: pd.DataFrame) -> pd.Series:
     return (starts_with_c.astype(bool) | (frame["quantity"] < 0)).astype(bool)
 
 
-def _extreme_pairs(frame: pd.DataFrame, threshold: int) -> np.ndarray:
-    """Return a boolean mask of order lines and their full cancellations (``>= threshold``)."""
-    cancelled = is_cancellation(frame).to_numpy()
+def _extreme_pairs(
+    frame: pd.DataFrame, threshold: int, cancelled: np.ndarray, kept: np.ndarray
+) -> np.ndarray:
+    """Return a boolean mask of order lines and their full cancellations (``>= threshold``).
+
+    Only the ``kept`` rows take part; ``cancelled`` is :func:`is_cancellation` of ``frame``.
+    """
     quantity = frame["quantity"].to_numpy()
     keys = ["entity_id", "stock_code", "units"]
-    orders = frame.loc[~cancelled & (quantity >= threshold), ["entity_id", "stock_code"]]
+    orders = frame.loc[kept & ~cancelled & (quantity >= threshold), ["entity_id", "stock_code"]]
     orders = orders.assign(
         units=quantity[orders.index], order_time=frame["timestamp"].to_numpy()[orders.index]
     )
-    cancels = frame.loc[cancelled & (quantity <= -threshold), ["entity_id", "stock_code"]]
+    cancels = frame.loc[kept & cancelled & (quantity <= -threshold), ["entity_id", "stock_code"]]
     cancels = cancels.assign(
         units=-quantity[cancels.index], cancel_time=frame["timestamp"].to_numpy()[cancels.index]
     )
@@ -81,6 +85,26 @@ def _extreme_pairs(frame: pd.DataFrame, threshold: int) -> np.ndarray:
     )
     mask[pairs["cancel_row"].to_numpy()] = True
     mask[pairs["order_row"].to_numpy()] = True
+    return mask
+
+
+def _duplicated(frame: pd.DataFrame) -> np.ndarray:
+    """Return ``frame.duplicated(keep="first")``, exact, hashing the rows first.
+
+    Rows are hashed to 64 bits and only rows whose hash repeats are compared value by
+    value, so a hash collision can never remove a row.
+    """
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    repeats = np.zeros(len(frame), dtype=bool)
+    same = sorted_hashes[1:] == sorted_hashes[:-1]
+    repeats[order[1:][same]] = True
+    repeats[order[:-1][same]] = True
+    mask = np.zeros(len(frame), dtype=bool)
+    candidates = np.flatnonzero(repeats)
+    if len(candidates):
+        mask[candidates] = frame.take(candidates).duplicated(keep="first").to_numpy()
     return mask
 
 
@@ -116,9 +140,14 @@ def clean_transactions(
     _check_canonical(frame)
     current = frame.loc[:, list(CANONICAL_COLUMNS)].reset_index(drop=True)
     outcomes: list[RuleOutcome] = []
+    # Every rule reads the row's own values only (the pair rule also its partner's), so
+    # each mask is computed on all rows and counts the rows the earlier rules left; the
+    # frame is filtered once at the end. Identical rows share their fate under rules 1-3,
+    # so "a copy of an earlier row" means the same among all rows and among those left.
+    kept = np.ones(len(current), dtype=bool)
 
-    def remove(rule: str, mask: np.ndarray | pd.Series) -> pd.DataFrame:
-        drop = np.asarray(mask, dtype=bool)
+    def remove(rule: str, mask: np.ndarray | pd.Series) -> None:
+        drop = np.asarray(mask, dtype=bool) & kept
         outcomes.append(
             RuleOutcome(
                 rule=rule,
@@ -127,18 +156,23 @@ def clean_transactions(
                 description=RULE_DESCRIPTIONS[rule],
             )
         )
-        return current.loc[~drop].reset_index(drop=True)
+        kept[drop] = False
 
-    current = remove("missing_entity", current["entity_id"].isna())
-    current = remove("non_product_code", current["stock_code"].isin(cleaning.non_product_codes))
-    current = remove("non_positive_price", current["unit_price"] <= 0)
+    remove("missing_entity", current["entity_id"].isna())
+    remove("non_product_code", current["stock_code"].isin(cleaning.non_product_codes))
+    remove("non_positive_price", current["unit_price"] <= 0)
     if cleaning.drop_duplicates:
-        current = remove("duplicate", current.duplicated(keep="first"))
-    current = remove(
-        "extreme_order_cancel_pair", _extreme_pairs(current, cleaning.extreme_quantity)
+        remove("duplicate", _duplicated(current))
+    cancellation = is_cancellation(current).to_numpy()
+    remove(
+        "extreme_order_cancel_pair",
+        _extreme_pairs(current, cleaning.extreme_quantity, cancellation, kept),
     )
-
-    cancellation = is_cancellation(current)
+    # one take for the filter and the (stable) sort by time
+    rows = np.flatnonzero(kept)
+    rows = rows[np.argsort(current["timestamp"].to_numpy()[rows], kind="stable")]
+    current = current.take(rows).reset_index(drop=True)
+    cancellation = cancellation[rows]
     outcomes.append(
         RuleOutcome(
             rule="cancellation",
@@ -148,7 +182,6 @@ def clean_transactions(
         )
     )
     current["amount"] = (current["quantity"] * current["unit_price"]).astype("float64")
-    current["is_cancellation"] = cancellation.to_numpy()
-    current = current.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    current["is_cancellation"] = cancellation
     report = CleaningReport(rows_in=len(frame), rows_out=len(current), outcomes=outcomes)
     return current.loc[:, list(CLEAN_COLUMNS)], report
