@@ -24,6 +24,7 @@ def test_every_benchmark_is_covered() -> None:
     assert [path.name for path in BENCHMARKS] == [
         "bench_backtest.py",
         "bench_batch_scoring.py",
+        "bench_engine.py",
         "bench_evaluate.py",
         "bench_incremental.py",
         "bench_local_bank.py",
@@ -37,7 +38,7 @@ def test_every_benchmark_is_covered() -> None:
     ]
 
 
-NEEDS_SPARK = {"bench_spark_bank.py"}
+NEEDS_SPARK = {"bench_engine.py", "bench_spark_bank.py"}
 
 
 @pytest.mark.slow

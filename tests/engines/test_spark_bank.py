@@ -8,9 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from glocal.config.features import SplitSettings
+from glocal.config.models import GlobalModelSettings, LocalModelSettings, SelectionSettings
 from glocal.core.errors import ConfigError, ModelError
 from glocal.data.synthetic import make_synthetic_panel
-from glocal.engines.spark_bank import fit_local_banks_spark
+from glocal.engines.spark_bank import SparkBankFitter, fit_local_banks_spark
+from glocal.models import HybridModel
 from glocal.models.local_bank import fit_local_banks
 
 pytestmark = pytest.mark.spark
@@ -74,3 +77,52 @@ def test_a_failed_bucket_is_a_glocal_message_naming_the_column_and_entity(
     with pytest.raises(ModelError, match=f"'residual'.*{entity}.*drop or fill") as caught:
         fit_local_banks_spark(frame, ["residual"], feature_columns=FEATURES, min_train_rows=12)
     assert "Traceback" not in str(caught.value)
+
+
+def _hybrid_panel() -> pd.DataFrame:
+    panel, _ = make_synthetic_panel(
+        120,
+        40,
+        4,
+        heterogeneity=4.0,
+        noise=0.2,
+        seed=5,
+        heterogeneous_fraction=0.5,
+        few_rows_fraction=0.1,
+        missing_rate=0.02,
+    )
+    return panel.loc[panel["cutoff"] < panel["cutoff"].quantile(0.8)].reset_index(drop=True)
+
+
+def _hybrid(fitter: Any = None) -> HybridModel:
+    return HybridModel(
+        GlobalModelSettings(params={"n_estimators": 60}, entity_feature=False),
+        LocalModelSettings(candidates=["direct", "residual", "level", "intermittent"]),
+        SelectionSettings(multiple_testing="none", dependence_lags=0),
+        seed=3,
+        split=SplitSettings(folds=3, validation_days=28),
+        horizon_days=7,
+        **({} if fitter is None else {"bank_fitter": fitter}),
+    )
+
+
+def test_a_hybrid_fitted_on_spark_equals_the_local_fit(spark: Any) -> None:
+    # The engine seam: every fold's banks and the final banks come from Spark buckets.
+    history = _hybrid_panel()
+    local = _hybrid().fit(history)
+    remote = _hybrid(SparkBankFitter(spark, buckets=5)).fit(history)
+    assert (local.decisions_["decision"] != "global").any()  # the banks matter here
+    pd.testing.assert_frame_equal(remote.decisions_, local.decisions_, check_exact=True)
+    assert remote.guard_level_ == local.guard_level_
+    for kind, bank in local.candidates_.banks_.items():
+        got, expected = remote.candidates_.banks_[kind].to_frame(), bank.to_frame()
+        assert got["entity_id"].tolist() == expected["entity_id"].tolist()
+        assert list(got.columns) == list(expected.columns)
+        numbers = [c for c in expected.columns if c != "entity_id"]
+        np.testing.assert_allclose(
+            got[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-8, atol=0
+        )
+    got, expected = remote.predict(history), local.predict(history)
+    assert got["source"].tolist() == expected["source"].tolist()
+    for column in ("prediction", "local_prediction"):
+        np.testing.assert_allclose(got[column], expected[column], rtol=1e-8, equal_nan=True)

@@ -67,6 +67,14 @@ def run(
             "promote, predict, prune); 'register' trains and registers without promoting.",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Where the per-entity fits run for this run: local or spark (the spark "
+            "section's master); default: the engine setting.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the run's summary as one line of JSON."),
@@ -85,10 +93,14 @@ def run(
 
     if stop_after is not None and stop_after not in STEPS:
         raise ConfigError(f"--stop-after {stop_after}: not a step; use one of {', '.join(STEPS)}.")
+    if engine is not None and engine not in ("local", "spark"):
+        raise ConfigError(f"--engine {engine}: not an engine; use local or spark.")
     root = workspace.resolve()
     cut = _parse_date(as_of, "--as-of")
 
     def execute(ws: Workspace, settings: Settings) -> RunSummary:
+        if engine is not None:
+            settings = settings.model_copy(update={"engine": engine})
         return run_pipeline(
             ws,
             settings,

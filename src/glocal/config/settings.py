@@ -8,6 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from glocal.config.base import Section
 from glocal.config.data import CleaningSettings, ColumnsSettings
+from glocal.config.engine import Engine, SparkSettings
 from glocal.config.features import FeatureSettings, PanelSettings, SplitSettings
 from glocal.config.models import (
     GlobalModelSettings,
@@ -48,6 +49,13 @@ class Settings(Section):
             "evaluation all use it."
         ),
     )
+    engine: Engine = Field(
+        default="local",
+        description=(
+            "Where the per-entity ridge fits run: 'local' (this process, every core) or "
+            "'spark' (the cluster of the spark section; needs the spark extra)."
+        ),
+    )
     columns: ColumnsSettings = Field(default_factory=ColumnsSettings)
     cleaning: CleaningSettings = Field(default_factory=CleaningSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
@@ -62,6 +70,7 @@ class Settings(Section):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @field_validator("storage")
     @classmethod

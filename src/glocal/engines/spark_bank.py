@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from glocal.core.errors import ConfigError, ModelError
@@ -32,12 +33,20 @@ from glocal.models.local_bank import LocalModelBank, fit_local_banks
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
 
-__all__ = ["BANK_COLUMN", "fit_local_banks_spark", "spark_session"]
+__all__ = [
+    "BANK_COLUMN",
+    "ROW_ORDER_COLUMN",
+    "SparkBankFitter",
+    "fit_local_banks_spark",
+    "spark_session",
+]
 
 BANK_COLUMN = "bank"
 """Column of the returned rows naming the target (bank) each row belongs to."""
 
 _BUCKET = "_glocal_bucket"
+ROW_ORDER_COLUMN = "_glocal_row"
+"""Optional column of the Spark frame: each entity's rows are fitted in its order."""
 
 
 def spark_session(master: str = "local[2]", app_name: str = "glocal") -> Any:
@@ -63,12 +72,12 @@ def spark_session(master: str = "local[2]", app_name: str = "glocal") -> Any:
     return session
 
 
-def _result_schema(feature_columns: Sequence[str]) -> Any:
+def _result_schema(feature_columns: Sequence[str], integer_ids: bool = False) -> Any:
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
     fields = [
         StructField(BANK_COLUMN, StringType(), False),
-        StructField(ENTITY_COLUMN, StringType(), False),
+        StructField(ENTITY_COLUMN, LongType() if integer_ids else StringType(), False),
         StructField("n_train", LongType(), False),
     ]
     scalars = ["alpha", "intercept", "target_min", "target_max", "clip"]
@@ -153,9 +162,15 @@ def fit_local_banks_spark(
             "feature columns and the target columns."
         )
     count = buckets or 2 * frame.sparkSession.sparkContext.defaultParallelism
+    # integer ids (glocal's entity codes) stay integers; any other id becomes text
+    integer_ids = dict(frame.dtypes)[ENTITY_COLUMN] in ("bigint", "int", "smallint")
+    ordered = ROW_ORDER_COLUMN in frame.columns
 
     def fit_bucket(rows: pd.DataFrame) -> pd.DataFrame:
-        rows = rows.assign(**{ENTITY_COLUMN: rows[ENTITY_COLUMN].astype(str)})
+        if ordered:  # the rows of each entity in the caller's order, as a local fit sees them
+            rows = rows.sort_values(ROW_ORDER_COLUMN, kind="stable", ignore_index=True)
+        if not integer_ids:
+            rows = rows.assign(**{ENTITY_COLUMN: rows[ENTITY_COLUMN].astype(str)})
         try:
             banks = fit_local_banks(
                 rows,
@@ -172,13 +187,18 @@ def fit_local_banks_spark(
         parts = [bank.to_frame().assign(**{BANK_COLUMN: name}) for name, bank in banks.items()]
         result = pd.concat(parts, ignore_index=True)
         # PySpark converts plain object columns; pandas 3's Arrow-backed strings fail it
-        text = {ENTITY_COLUMN: object, BANK_COLUMN: object}
+        text = (
+            {BANK_COLUMN: object} if integer_ids else {ENTITY_COLUMN: object, BANK_COLUMN: object}
+        )
         return result.astype(text)
 
-    selected = frame.select(ENTITY_COLUMN, *features, *targets).withColumn(
+    order = [ROW_ORDER_COLUMN] if ordered else []
+    selected = frame.select(ENTITY_COLUMN, *features, *targets, *order).withColumn(
         _BUCKET, functions.pmod(functions.hash(functions.col(ENTITY_COLUMN)), functions.lit(count))
     )
-    fitted = selected.groupBy(_BUCKET).applyInPandas(fit_bucket, _result_schema(features))
+    fitted = selected.groupBy(_BUCKET).applyInPandas(
+        fit_bucket, _result_schema(features, integer_ids)
+    )
     rows = _collect(fitted)
     banks: dict[str, LocalModelBank] = {}
     for name in targets:
@@ -189,3 +209,69 @@ def fit_local_banks_spark(
         bank.clip = clip
         banks[name] = bank
     return banks
+
+
+class SparkBankFitter:
+    """The Spark engine of the local part: a :class:`~glocal.models.local_bank.BankFitter`.
+
+    Each call sends the rows (entity, local features, one column per target, and the row
+    order) to Spark as one Arrow-backed frame and fits them with
+    :func:`fit_local_banks_spark`: the entities are hashed into buckets, one vectorized
+    call per bucket, never one per entity. Each entity's rows keep the caller's order, so
+    the banks are the ones :func:`~glocal.models.local_bank.fit_local_banks` returns for
+    the same rows. The corrections, the selection's reduce (the multiple-testing threshold
+    over every entity's p-value) and the population guard stay on the driver: they read
+    one value per entity and fold.
+
+    Args:
+        session: The Spark session (:func:`spark_session`).
+        buckets: Buckets the entities are hashed into; ``None``: twice the cluster's
+            default parallelism.
+
+    """
+
+    def __init__(self, session: Any, buckets: int | None = None) -> None:
+        self.session = session
+        self.buckets = buckets
+
+    def __call__(
+        self,
+        frame: pd.DataFrame,
+        targets: Mapping[str, npt.ArrayLike],
+        *,
+        feature_columns: Sequence[str],
+        alphas: Sequence[float],
+        standardize: bool,
+        min_train_rows: int,
+        n_jobs: int,
+        clip: float | None,
+    ) -> dict[str, LocalModelBank]:
+        """Fit one bank per target on Spark (``n_jobs`` is the executors' business)."""
+        features = list(feature_columns)
+        columns = {name: f"_glocal_target_{i}" for i, name in enumerate(targets)}
+        ids = frame[ENTITY_COLUMN]
+        integer_ids = pd.api.types.is_integer_dtype(ids.dtype)
+        rows = pd.DataFrame(
+            {
+                ENTITY_COLUMN: ids.to_numpy(np.int64)
+                if integer_ids
+                else ids.astype(str).to_numpy(object),
+                **{f: frame[f].to_numpy(np.float64) for f in features},
+                **{columns[name]: np.asarray(v, dtype=np.float64) for name, v in targets.items()},
+                ROW_ORDER_COLUMN: np.arange(len(frame), dtype=np.int64),
+            }
+        )
+        spark_rows = self.session.createDataFrame(rows)
+        banks = fit_local_banks_spark(
+            spark_rows,
+            list(columns.values()),
+            feature_columns=features,
+            alphas=alphas,
+            standardize=standardize,
+            min_train_rows=min_train_rows,
+            clip=clip,
+            buckets=self.buckets,
+        )
+        for bank in banks.values():
+            bank.n_jobs = n_jobs
+        return {name: banks[column] for name, column in columns.items()}

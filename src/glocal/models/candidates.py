@@ -23,7 +23,7 @@ from glocal.config.models import CandidateKind, LocalModelSettings, Objective
 from glocal.core.errors import ModelError
 from glocal.models.corrections import CorrectionKind, ShrunkCorrection
 from glocal.models.frames import ENTITY_COLUMN
-from glocal.models.local_bank import LocalModelBank, fit_local_banks
+from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
 
 __all__ = ["CORRECTION_KINDS", "CandidateSet", "blend_weight"]
 
@@ -40,6 +40,8 @@ class CandidateSet:
         settings: The ``local_models`` settings section.
         feature_columns: Numeric features of the ridge candidates.
         objective: The loss the shrunk candidates serve (``mse`` or ``mae``).
+        fitter: What fits the ridge banks (the engine seam); :func:`fit_local_banks`
+            in this process by default.
 
     Attributes:
         banks_: Ridge banks by kind (``direct`` is always fitted).
@@ -52,10 +54,12 @@ class CandidateSet:
         settings: LocalModelSettings,
         feature_columns: Sequence[str],
         objective: Objective = "mse",
+        fitter: BankFitter = fit_local_banks,
     ) -> None:
         self.settings = settings
         self.feature_columns = feature_columns
         self.objective = objective
+        self.fitter = fitter
 
     def fit(
         self, frame: pd.DataFrame, target: FloatArray, global_prediction: FloatArray
@@ -65,10 +69,10 @@ class CandidateSet:
         targets = {"direct": target}
         if "residual" in settings.candidates:
             targets["residual"] = target - global_prediction
-        self.banks_: dict[str, LocalModelBank] = fit_local_banks(
+        self.banks_: dict[str, LocalModelBank] = self.fitter(
             frame,
             targets,
-            feature_columns=self.feature_columns,
+            feature_columns=list(self.feature_columns),
             alphas=settings.alphas,
             standardize=settings.standardize,
             min_train_rows=settings.min_train_rows,

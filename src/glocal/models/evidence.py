@@ -21,6 +21,7 @@ from glocal.config.models import CandidateKind, LocalModelSettings, Objective, S
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet, blend_weight
 from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
+from glocal.models.local_bank import BankFitter, fit_local_banks
 from glocal.models.selection import (
     Candidate,
     Evidence,
@@ -134,6 +135,7 @@ def _fold_evidence(
     selection: SelectionSettings,
     local_features: list[str],
     objective: Objective,
+    fitter: BankFitter,
 ) -> _FoldEvidence:
     """Fit every candidate on the fold's training rows; predict its validation rows."""
     cutoffs = history[TIME_COLUMN]
@@ -143,7 +145,7 @@ def _fold_evidence(
     validation_ids = validation[ENTITY_COLUMN].to_numpy()
     n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
     if len(train):
-        candidates = CandidateSet(settings, local_features, objective)
+        candidates = CandidateSet(settings, local_features, objective, fitter)
         candidates.fit(train, target[train_mask], g_train)
         predictions = candidates.predict(validation, g_val)
         keep = train[ENTITY_COLUMN].isin(eligible).to_numpy()
@@ -181,6 +183,7 @@ def collect_evidence(
     local_features: list[str],
     objective: Objective,
     lags: int,
+    fitter: BankFitter = fit_local_banks,
 ) -> tuple[Evidence, pd.Series]:
     """Fit the candidates per fold and collect their out-of-time validation rows.
 
@@ -194,6 +197,7 @@ def collect_evidence(
         local_features: Numeric features of the ridge candidates.
         objective: The loss the candidates serve.
         lags: Newey-West lags.
+        fitter: What fits the ridge banks (the engine seam).
 
     Returns:
         The evidence of :func:`select_per_entity` and the rows per entity of ``history``.
@@ -212,6 +216,7 @@ def collect_evidence(
             selection,
             local_features,
             objective,
+            fitter,
         )
         for fold in folds
     ]

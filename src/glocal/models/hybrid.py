@@ -69,7 +69,7 @@ from glocal.models.frames import (
 )
 from glocal.models.global_stage import GlobalStage
 from glocal.models.guard import guard_level
-from glocal.models.local_bank import LocalModelBank
+from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
 
 __all__ = ["PREDICTION_COLUMNS", "HybridModel", "sorted_by_entity"]
 
@@ -145,6 +145,8 @@ class HybridModel:
         horizon_days: Days the target sums over; the default embargo and the Newey-West
             lags follow from it.
         objective: ``"mse"`` or ``"mae"``: the loss every stage minimises.
+        bank_fitter: What fits the ridge banks, in every fold and at the end: the engine
+            seam (:class:`~glocal.models.local_bank.BankFitter`); in-process by default.
 
     Attributes:
         global_stage_: The refitted :class:`GlobalStage`.
@@ -171,7 +173,9 @@ class HybridModel:
         split: SplitSettings | None = None,
         horizon_days: int = 30,
         objective: Objective = "mse",
+        bank_fitter: BankFitter = fit_local_banks,
     ) -> None:
+        self.bank_fitter = bank_fitter
         self.global_model = global_model
         self.local_models = local_models
         self.selection = selection
@@ -260,6 +264,7 @@ class HybridModel:
             self.local_feature_columns_,
             self.objective,
             self.lags_,
+            self.bank_fitter,
         )
         guard = guard_level(
             evidence, n_train, selection, min_train_rows=local_settings.min_train_rows
@@ -267,7 +272,9 @@ class HybridModel:
         self.guard_level_ = guard.level
         decisions = decide(evidence, n_train, local_settings, selection, guard.level)
         self.decisions_ = decoded_decisions(decisions, ids)
-        candidates = CandidateSet(local_settings, self.local_feature_columns_, self.objective)
+        candidates = CandidateSet(
+            local_settings, self.local_feature_columns_, self.objective, self.bank_fitter
+        )
         if local_settings.refit_on_validation:
             candidates.fit(coded, target, stage.history_prediction_)
         else:

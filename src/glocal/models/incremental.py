@@ -43,7 +43,7 @@ from glocal.models.corrections import ShrunkCorrection
 from glocal.models.evidence import collect_evidence, decide, decoded_decisions
 from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target, coded_entities
 from glocal.models.hybrid import HybridModel, sorted_by_entity
-from glocal.models.local_bank import LocalModelBank
+from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
 
 __all__ = [
     "IncrementalUpdate",
@@ -154,6 +154,7 @@ def _fit_subset(
     rows: pd.DataFrame,
     settings: LocalModelSettings,
     selection: SelectionSettings,
+    fitter: BankFitter,
 ) -> tuple[CandidateSet, pd.DataFrame]:
     """Fit, decide and refit the candidates of the entities of ``rows`` (as ``fit`` does).
 
@@ -185,9 +186,10 @@ def _fit_subset(
         model.local_feature_columns_,
         model.objective,
         lags,
+        fitter,
     )
     decisions = decide(evidence, n_train, settings, selection, model.guard_level_)
-    candidates = CandidateSet(settings, model.local_feature_columns_, model.objective)
+    candidates = CandidateSet(settings, model.local_feature_columns_, model.objective, fitter)
     candidates.fit(coded, check_target(rows, "history"), global_prediction)
     return candidates.relabel(ids), decoded_decisions(decisions, ids)
 
@@ -200,6 +202,7 @@ def refit_entities(
     drop: Iterable[str] = (),
     local_models: LocalModelSettings | None = None,
     selection: SelectionSettings | None = None,
+    bank_fitter: BankFitter = fit_local_banks,
 ) -> IncrementalUpdate:
     """Retrain the local candidates of ``entities`` against ``model``'s global stage.
 
@@ -212,6 +215,7 @@ def refit_entities(
         drop: Entities to remove from the model (their data is gone).
         local_models: Local model settings; default: ``model.local_models``.
         selection: Selection settings; default: ``model.selection``.
+        bank_fitter: What fits the ridge banks (the engine seam); in-process by default.
 
     Returns:
         The merged model and which entities were retrained and decided.
@@ -232,7 +236,7 @@ def refit_entities(
     fresh: CandidateSet | None = None
     decisions = model.decisions_.iloc[0:0]
     if len(rows):
-        fresh, decisions = _fit_subset(model, history, rows, settings, selection)
+        fresh, decisions = _fit_subset(model, history, rows, settings, selection, bank_fitter)
     merged.candidates_ = _merge_candidates(model.candidates_, fresh, removed)
     merged.decisions_ = _merge_tables(model.decisions_, decisions, removed)
     merged.local_bank_ = merged.candidates_.banks_["direct"]

@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,7 @@ from glocal.models.frames import (
 )
 from glocal.models.ridge_solver import RidgeArrays, fit_grouped_ridge, predict_grouped_ridge
 
-__all__ = ["LocalModelBank", "fit_local_banks", "numeric_feature_columns"]
+__all__ = ["BankFitter", "LocalModelBank", "fit_local_banks", "numeric_feature_columns"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -51,6 +52,31 @@ def _entity_codes(frame: pd.DataFrame) -> tuple[npt.NDArray[np.int64], pd.Index]
     if (codes < 0).any():
         raise ModelError("column 'entity_id' has missing values; every row needs an entity.")
     return codes.astype(np.int64), pd.Index(uniques, name=ENTITY_COLUMN)
+
+
+class BankFitter(Protocol):
+    """What fits the ridge banks: :func:`fit_local_banks`, or an engine running it elsewhere.
+
+    The engine seam of the local part. The work is independent per entity, so an engine
+    may split the entities over machines (``glocal.engines.spark_bank``) as long as it
+    returns what :func:`fit_local_banks` would: the same entities, in the same order,
+    with the same numbers.
+    """
+
+    def __call__(
+        self,
+        frame: pd.DataFrame,
+        targets: Mapping[str, npt.ArrayLike],
+        *,
+        feature_columns: Sequence[str],
+        alphas: Sequence[float],
+        standardize: bool,
+        min_train_rows: int,
+        n_jobs: int,
+        clip: float | None,
+    ) -> dict[str, LocalModelBank]:
+        """Fit one bank per named target over ``frame``'s rows (see fit_local_banks)."""
+        ...
 
 
 def fit_local_banks(

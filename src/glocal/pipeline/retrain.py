@@ -37,6 +37,7 @@ from glocal.registry import ENTITY_MODEL_COLUMNS
 
 if TYPE_CHECKING:
     from glocal.models import HybridModel
+    from glocal.models.local_bank import BankFitter
 
 __all__ = ["TrainingOutcome", "TrainingPlan", "model_key", "plan_training", "train"]
 
@@ -172,7 +173,9 @@ def _state(
     return state.loc[:, list(STATE_COLUMNS)]
 
 
-def _fit_full(layout: ProductionSplit, settings: Settings) -> HybridModel:
+def _fit_full(
+    layout: ProductionSplit, settings: Settings, fitter: BankFitter | None
+) -> HybridModel:
     """Fit a new hybrid model on today's whole history: every entity re-selected."""
     from glocal.models import HybridModel  # LightGBM, SciPy: only when training
 
@@ -184,6 +187,7 @@ def _fit_full(layout: ProductionSplit, settings: Settings) -> HybridModel:
         split=settings.split,
         horizon_days=settings.features.horizon_days,
         objective=settings.objective,
+        **({} if fitter is None else {"bank_fitter": fitter}),
     ).fit(layout.history)
 
 
@@ -194,6 +198,7 @@ def _refit_changed(
     settings: Settings,
     *,
     refresh: bool,
+    fitter: BankFitter | None,
 ) -> HybridModel:
     """Return the production model with the changed entities retrained, the rest carried.
 
@@ -210,6 +215,7 @@ def _refit_changed(
         drop=changes.removed,
         local_models=settings.local_models,
         selection=settings.selection,
+        **({} if fitter is None else {"bank_fitter": fitter}),
     )
     return update.model
 
@@ -224,6 +230,7 @@ def train(
     data_end: dt.date,
     previous: tuple[HybridModel, pd.DataFrame, dict[str, Any]] | None,
     demoted: Collection[str] = (),
+    fitter: BankFitter | None = None,
 ) -> TrainingOutcome:
     """Fit the model the plan asks for (``full``, ``refresh`` or ``incremental``).
 
@@ -240,6 +247,8 @@ def train(
         data_end: The day after the last transaction of today's data.
         previous: Production model, its entity state and pipeline record, if any.
         demoted: Ids of the entities whose demotion is in force.
+        fitter: What fits the per-entity ridge banks (:mod:`glocal.pipeline.engine`);
+            None: in this process.
 
     """
     old_model, old_state, old_record = previous if previous is not None else (None, None, None)
@@ -258,12 +267,12 @@ def train(
             global_info.update(
                 version_id=f"gm-{run_id}", trained_run_id=run_id, data_end=data_end.isoformat()
             )
-        model = _refit_changed(old_model, layout, changes, settings, refresh=refresh)
+        model = _refit_changed(old_model, layout, changes, settings, refresh=refresh, fitter=fitter)
         retrained, carried = changes.retrain, changes.carried
     else:
         global_info = {"version_id": f"gm-{run_id}", "trained_run_id": run_id}
         global_info["data_end"] = global_info["selected_data_end"] = data_end.isoformat()
-        model = _fit_full(layout, settings)
+        model = _fit_full(layout, settings, fitter)
         retrained = pd.Index(fingerprints["entity_id"], dtype=object)
         carried = pd.Index([], dtype=object)
         old_state = None

@@ -32,6 +32,7 @@ from glocal.core.logging import get_logger
 from glocal.core.progress import StepProgress, step_progress
 from glocal.core.storage import is_url
 from glocal.data import DataVersion
+from glocal.pipeline.engine import bank_fitter
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import (
     daily_prediction_path,
@@ -221,9 +222,19 @@ def _train_step(
                 _log.info("previous production model not reused: %s", exc)
     with Registry.open(settings.registry.url, workspace) as registry:
         demoted = registry.active_demotions(utc_now())["entity_id"].tolist()
-    return train(
-        plan, layout, fingerprints, settings, run_id, utc_now(), data_end, previous, demoted
-    )
+    with bank_fitter(settings) as fitter:
+        return train(
+            plan,
+            layout,
+            fingerprints,
+            settings,
+            run_id,
+            utc_now(),
+            data_end,
+            previous,
+            demoted,
+            fitter,
+        )
 
 
 def _predict_step(

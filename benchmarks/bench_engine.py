@@ -1,0 +1,113 @@
+"""A full `glocal run` with `--engine local` and with `--engine spark`, side by side.
+
+Synthetic demo transactions (`generate_demo_transactions`, default 5,000 customers) go
+through a full `glocal run` in two fresh workspaces, each in a new process: once with the
+per-entity ridge fits in-process, once on Spark (`spark.master`, default `local[2]` here:
+this machine's 2 cores). Printed: each run's wall time and train step, their ratio, and
+whether the two production models agree (decisions exactly; bank coefficients within a
+relative 1e-8), which is the engine seam's promise.
+
+Usage: PYSPARK_PYTHON=.venv/bin/python .venv/bin/python benchmarks/bench_engine.py
+       [--customers 5000] [--master local[2]]   (--quick: 300 customers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from glocal.config import Workspace
+from glocal.data.demo import generate_demo_transactions
+from glocal.models import HybridModel
+from glocal.models.persistence import load_hybrid
+from glocal.registry import Registry
+
+GLOCAL = [sys.executable, "-m", "glocal"]
+
+
+def timed_run(root: Path, data: Path, engine: str, master: str) -> tuple[float, float, Path]:
+    """Run `glocal run --engine ENGINE` in a new process; return wall, train seconds, bundle."""
+    workspace = Workspace(root)
+    workspace.init()
+    settings = workspace.settings_path
+    settings.write_text(settings.read_text() + f"\nspark:\n  master: {master}\n")
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*GLOCAL, "run", "-w", str(root), "--data", str(data), "--engine", engine, "--json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"glocal run --engine {engine} failed:\n{done.stdout}\n{done.stderr}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    train = next(step["seconds"] for step in summary["steps"] if step["name"] == "train")
+    with Registry.open(None, workspace) as registry:
+        bundle = registry.resolve_bundle(str(registry.alias("production")))
+    print(f"  --engine {engine}: {seconds:.1f} s (train step {train:.1f} s)")
+    return seconds, float(train), bundle
+
+
+def largest_difference(local: HybridModel, spark: HybridModel) -> float:
+    """Largest relative difference of any bank number; raises if the decisions differ."""
+    pd.testing.assert_frame_equal(spark.decisions_, local.decisions_, check_exact=True)
+    worst = 0.0
+    for kind, bank in local.candidates_.banks_.items():
+        expected = bank.to_frame().drop(columns="entity_id").to_numpy(float)
+        got = spark.candidates_.banks_[kind].to_frame().drop(columns="entity_id").to_numpy(float)
+        scale = np.maximum(np.abs(expected), 1e-300)
+        finite = np.isfinite(expected)
+        worst = max(worst, float(np.max(np.abs(got - expected)[finite] / scale[finite])))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--quick", action="store_true", help="300 customers: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.customers = 300
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        raw = generate_demo_transactions(n_customers=args.customers, seed=7)
+        data = root / "transactions.parquet"
+        raw.to_parquet(data, index=False)
+        print(f"{args.customers:,} customers, {len(raw):,} transaction lines")
+        local_seconds, local_train, local_bundle = timed_run(
+            root / "local", data, "local", args.master
+        )
+        spark_seconds, spark_train, spark_bundle = timed_run(
+            root / "spark", data, "spark", args.master
+        )
+        difference = largest_difference(load_hybrid(local_bundle), load_hybrid(spark_bundle))
+
+    print()
+    print(f"| glocal run, {args.customers:,} customers | local | spark ({args.master}) | ratio |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| wall time | {local_seconds:.1f} s | {spark_seconds:.1f} s | "
+        f"{spark_seconds / local_seconds:.2f}x |"
+    )
+    print(
+        f"| train step | {local_train:.1f} s | {spark_train:.1f} s | "
+        f"{spark_train / local_train:.2f}x |"
+    )
+    print(f"decisions equal; largest relative bank difference {difference:.1e} (goal <= 1e-8)")
+
+
+if __name__ == "__main__":
+    main()

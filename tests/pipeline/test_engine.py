@@ -1,0 +1,93 @@
+"""The engine setting: the in-process default, a clear error without PySpark, and a
+`glocal run --engine spark` that trains the same models as the local engine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glocal.config import Settings, Workspace
+from glocal.core.errors import ConfigError
+from glocal.models import HybridModel
+from glocal.models.persistence import load_hybrid
+from glocal.pipeline import RunSummary
+from glocal.pipeline.engine import bank_fitter
+from glocal.registry import Registry, verify_bundle
+
+Run = tuple[Workspace, RunSummary, Path]
+GLOCAL = [sys.executable, "-m", "glocal"]
+
+
+def test_the_local_engine_uses_the_in_process_fit() -> None:
+    with bank_fitter(Settings()) as fitter:
+        assert fitter is None
+
+
+def test_spark_without_pyspark_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failure injection: this interpreter has PySpark, so pretend it has not.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name)
+    )
+    settings = Settings.model_validate({"engine": "spark"})
+    with (
+        pytest.raises(ConfigError, match=r"glocal\[spark\].*engine: local"),
+        bank_fitter(settings),
+    ):
+        pass
+
+
+def test_an_unknown_engine_is_rejected_by_the_cli(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glocal", "run", "-w", str(tmp_path), "--engine", "dask"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "--engine dask" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def _bundle_model(workspace: Workspace, run_id: str) -> tuple[Path, HybridModel]:
+    with Registry.open(None, workspace) as registry:
+        bundle = registry.resolve_bundle(run_id)
+    return bundle, load_hybrid(bundle)
+
+
+@pytest.mark.spark
+def test_glocal_run_on_spark_trains_the_local_engines_models(
+    first_run: Run, tmp_path: Path
+) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    local_workspace, local_summary, data = first_run
+    root = tmp_path / "ws"
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    Workspace(root).init()
+    done = subprocess.run(
+        [*GLOCAL, "run", "-w", str(root), "--data", str(data), "--engine", "spark", "--json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    workspace = Workspace(root)
+    with Registry.open(None, workspace) as registry:
+        run_id = str(registry.alias("production"))
+    bundle, remote = _bundle_model(workspace, run_id)
+    verify_bundle(bundle)  # the same bundle format
+    _, local = _bundle_model(local_workspace, str(local_summary.run_id))
+    pd.testing.assert_frame_equal(remote.decisions_, local.decisions_, check_exact=True)
+    for kind, bank in local.candidates_.banks_.items():
+        got, expected = remote.candidates_.banks_[kind].to_frame(), bank.to_frame()
+        assert got["entity_id"].tolist() == expected["entity_id"].tolist()
+        numbers = [c for c in expected.columns if c != "entity_id"]
+        np.testing.assert_allclose(
+            got[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-8, atol=0
+        )
