@@ -4,8 +4,10 @@ Synthetic demo transactions (`generate_demo_transactions`, default 5,000 custome
 through a full `glocal run` in two fresh workspaces, each in a new process: once with the
 per-entity ridge fits in-process, once on Spark (`spark.master`, default `local[2]` here:
 this machine's 2 cores). Printed: each run's wall time and train step, their ratio, and
-whether the two production models agree (decisions exactly; bank coefficients within a
-relative 1e-8), which is the engine seam's promise.
+whether the two production models agree (the same decision and candidate for every
+entity; every decision statistic and bank coefficient within a relative 1e-8), which is
+the engine seam's promise. The numbers are not bit-identical: a bucket's batched linear
+algebra may sum in another order than the whole fit's.
 
 Usage: PYSPARK_PYTHON=.venv/bin/python .venv/bin/python benchmarks/bench_engine.py
        [--customers 5000] [--master local[2]]   (--quick: 300 customers)
@@ -59,17 +61,29 @@ def timed_run(root: Path, data: Path, engine: str, master: str) -> tuple[float, 
     return seconds, float(train), bundle
 
 
-def largest_difference(local: HybridModel, spark: HybridModel) -> float:
-    """Largest relative difference of any bank number; raises if the decisions differ."""
-    pd.testing.assert_frame_equal(spark.decisions_, local.decisions_, check_exact=True)
-    worst = 0.0
+def _relative(got: pd.DataFrame, expected: pd.DataFrame) -> float:
+    """Largest relative difference of two frames' numbers (equal infinities and NaN: 0)."""
+    a, b = got.to_numpy(float), expected.to_numpy(float)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    if same.all():
+        return 0.0
+    scale = np.maximum(np.abs(b), 1e-300)
+    return float(np.max(np.where(same, 0.0, np.abs(a - b) / scale)))
+
+
+def compare(local: HybridModel, spark: HybridModel) -> tuple[int, float]:
+    """Return the entities whose decision or candidate differ and the largest relative
+    difference of any number (decision statistics and bank coefficients)."""
+    mine, theirs = spark.decisions_, local.decisions_
+    labels = [c for c in theirs.columns if not pd.api.types.is_float_dtype(theirs[c])]
+    differing = int((mine[labels].astype(str) != theirs[labels].astype(str)).any(axis=1).sum())
+    numbers = [c for c in theirs.columns if c not in labels]
+    worst = _relative(mine[numbers], theirs[numbers])
     for kind, bank in local.candidates_.banks_.items():
-        expected = bank.to_frame().drop(columns="entity_id").to_numpy(float)
-        got = spark.candidates_.banks_[kind].to_frame().drop(columns="entity_id").to_numpy(float)
-        scale = np.maximum(np.abs(expected), 1e-300)
-        finite = np.isfinite(expected)
-        worst = max(worst, float(np.max(np.abs(got - expected)[finite] / scale[finite])))
-    return worst
+        expected = bank.to_frame().drop(columns="entity_id")
+        got = spark.candidates_.banks_[kind].to_frame().drop(columns="entity_id")
+        worst = max(worst, _relative(got, expected))
+    return differing, worst
 
 
 def main() -> None:
@@ -93,7 +107,7 @@ def main() -> None:
         spark_seconds, spark_train, spark_bundle = timed_run(
             root / "spark", data, "spark", args.master
         )
-        difference = largest_difference(load_hybrid(local_bundle), load_hybrid(spark_bundle))
+        differing, difference = compare(load_hybrid(local_bundle), load_hybrid(spark_bundle))
 
     print()
     print(f"| glocal run, {args.customers:,} customers | local | spark ({args.master}) | ratio |")
@@ -106,7 +120,11 @@ def main() -> None:
         f"| train step | {local_train:.1f} s | {spark_train:.1f} s | "
         f"{spark_train / local_train:.2f}x |"
     )
-    print(f"decisions equal; largest relative bank difference {difference:.1e} (goal <= 1e-8)")
+    print(
+        f"entities whose decision or candidate differ: {differing}; largest relative "
+        f"difference of any decision statistic or bank coefficient: {difference:.1e} "
+        "(goal: none, and <= 1e-8)"
+    )
 
 
 if __name__ == "__main__":
