@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.engines import spark_job
 from glocal.models.local_bank import fit_local_banks
+from tests.engines.conftest import said, spark_submit
 
 pytestmark = pytest.mark.spark
 
@@ -21,17 +20,7 @@ FEATURES = ["x0", "x1", "x2"]
 
 
 def _submit(*args: str) -> subprocess.CompletedProcess[str]:
-    submit = Path(sys.executable).parent / "spark-submit"
-    if not submit.is_file():
-        pytest.skip("install the 'spark' extra: spark-submit is missing from the environment")
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    command = [str(submit), "--master", "local[2]", spark_job.__file__, *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-
-
-def _said(done: subprocess.CompletedProcess[str]) -> str:
-    """What the job printed: spark-submit passes the driver's stderr on to its stdout."""
-    return done.stdout + done.stderr
+    return spark_submit(spark_job.__file__, *args)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +51,7 @@ def test_spark_submit_writes_the_banks_the_local_fit_finds(
     )
     again = _submit("--panel", str(path), "--features", "x0", "--output", str(output))
     assert again.returncode == 2
-    assert "error: cannot write" in _said(again)  # an existing output is never overwritten
+    assert "error: cannot write" in said(again)  # an existing output is never overwritten
 
 
 def test_a_missing_column_exits_2_naming_it(
@@ -71,7 +60,7 @@ def test_a_missing_column_exits_2_naming_it(
     path, _ = panel_file
     done = _submit("--panel", str(path), "--features", "x0,nope", "--output", str(tmp_path / "b"))
     assert done.returncode == 2
-    said = _said(done)
-    assert "error: the Spark frame lacks column(s) ['nope']" in said
-    assert "Traceback" not in said
+    printed = said(done)
+    assert "error: the Spark frame lacks column(s) ['nope']" in printed
+    assert "Traceback" not in printed
     assert not (tmp_path / "b").exists()

@@ -13,9 +13,11 @@ from glocal.config.features import SplitSettings
 from glocal.config.models import GlobalModelSettings, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.data.synthetic import make_synthetic_panel
+from glocal.engines import spark_score_job
 from glocal.engines.spark_scoring import _safe_relative, model_files, score_spark
 from glocal.models import HybridModel
 from glocal.models.persistence import save_hybrid
+from tests.engines.conftest import said, spark_submit
 
 pytestmark = pytest.mark.spark
 
@@ -80,3 +82,37 @@ def test_a_snapshot_without_the_features_is_refused(
     frame = spark.createDataFrame(test[["entity_id"]].astype(str).astype(object))
     with pytest.raises(ModelError, match="lacks column"):
         score_spark(frame, directory)
+
+
+def test_spark_submit_scores_a_snapshot_file_with_a_bundle(
+    saved: tuple[Path, HybridModel, pd.DataFrame], tmp_path: Path
+) -> None:
+    directory, model, test = saved
+    snapshot = tmp_path / "features_latest.parquet"
+    rows = test.assign(entity_id=test["entity_id"].astype(str))
+    rows.to_parquet(snapshot, index=False)  # as glocal writes it: categories, a timestamp
+    output = tmp_path / "scores"
+    job = spark_score_job.__file__
+    done = spark_submit(job, "--snapshot", str(snapshot), "--bundle", str(directory))
+    assert done.returncode == 2  # --output is required: argparse's usage error
+    done = spark_submit(
+        job, "--snapshot", str(snapshot), "--bundle", str(directory), "--output", str(output)
+    )
+    assert done.returncode == 0, said(done)[-3000:]
+    written = pd.read_parquet(output).sort_values("entity_id", kind="stable")
+    expected = model.predict(rows).sort_values("entity_id", kind="stable")
+    assert written["entity_id"].tolist() == expected["entity_id"].astype(str).tolist()
+    np.testing.assert_allclose(written["prediction"], expected["prediction"], rtol=1e-12)
+    again = spark_submit(
+        job, "--snapshot", str(snapshot), "--bundle", str(directory), "--output", str(output)
+    )
+    assert again.returncode == 2
+    assert "error: cannot write" in said(again)  # an existing output is never overwritten
+    empty = tmp_path / "not-a-bundle"
+    empty.mkdir()
+    bad = spark_submit(
+        job, "--snapshot", str(snapshot), "--bundle", str(empty), "--output", str(tmp_path / "x")
+    )
+    assert bad.returncode == 2
+    assert "hybrid.json is missing" in said(bad)
+    assert "Traceback" not in said(bad)
