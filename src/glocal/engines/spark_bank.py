@@ -39,6 +39,7 @@ __all__ = [
     "SparkBankFitter",
     "fit_local_banks_spark",
     "spark_session",
+    "submitted_session",
 ]
 
 BANK_COLUMN = "bank"
@@ -70,6 +71,21 @@ def spark_session(master: str = "local[2]", app_name: str = "glocal") -> Any:
     )
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def submitted_session(app_name: str) -> Any:
+    """Return the session of a ``spark-submit`` job (its master is what the job was given).
+
+    Arrow carries the pandas batches, and Parquet's nanosecond timestamps (pandas writes a
+    panel's cutoff so; Spark refuses to read them as timestamps) arrive as plain integers:
+    the jobs do not read them.
+    """
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName(app_name).getOrCreate()
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    return spark
 
 
 def _result_schema(feature_columns: Sequence[str], integer_ids: bool = False) -> Any:

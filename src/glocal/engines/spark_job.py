@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from glocal.core.errors import ConfigError, ModelError
-from glocal.engines.spark_bank import BANK_COLUMN, fit_local_banks_spark
+from glocal.engines.spark_bank import BANK_COLUMN, fit_local_banks_spark, submitted_session
 
 __all__ = ["main"]
 
@@ -56,13 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; return the exit code (0 done, 2 bad input)."""
     args = _parser().parse_args(argv)
     from pyspark.errors import AnalysisException
-    from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.appName("glocal-local-banks").getOrCreate()
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    # pandas writes nanosecond timestamps (a panel's cutoff), which Spark refuses to read
-    # as timestamps; the job does not use them, so they may arrive as plain integers
-    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    spark = submitted_session("glocal-local-banks")
     try:
         panel = spark.read.parquet(args.panel)
         banks = fit_local_banks_spark(

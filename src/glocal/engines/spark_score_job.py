@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from glocal.core.errors import ConfigError, ModelError
+from glocal.engines.spark_bank import submitted_session
 from glocal.engines.spark_scoring import score_spark
 
 __all__ = ["main"]
@@ -43,12 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; return the exit code (0 done, 2 bad input)."""
     args = _parser().parse_args(argv)
     from pyspark.errors import AnalysisException
-    from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.appName("glocal-score").getOrCreate()
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    # pandas writes nanosecond timestamps (the cutoff); scoring does not read them
-    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    spark = submitted_session("glocal-score")
     try:
         snapshot = spark.read.parquet(args.snapshot)
         scores = score_spark(snapshot, args.bundle)
