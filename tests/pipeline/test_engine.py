@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import subprocess
@@ -17,7 +18,7 @@ from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
 from glocal.models import HybridModel
 from glocal.models.persistence import load_hybrid
-from glocal.pipeline import RunSummary
+from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, predict_batch
 from glocal.pipeline.engine import bank_fitter
 from glocal.registry import Registry, verify_bundle
 
@@ -94,3 +95,23 @@ def test_glocal_run_on_spark_trains_the_local_engines_models(
         np.testing.assert_allclose(
             got[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-8, atol=0
         )
+
+
+@pytest.mark.spark
+def test_glocal_predict_on_spark_writes_the_local_engines_file(after_first_run: Run) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    workspace, _, _ = after_first_run
+    expected = predict_batch(workspace, workspace.settings(), dt.date(2030, 1, 1)).frame
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    command = [*GLOCAL, "predict", "-w", str(workspace.root), "--engine", "spark"]
+    done = subprocess.run(
+        [*command, "--date", "2030-01-02"], capture_output=True, text=True, env=environment
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = pd.read_parquet(workspace.predictions_dir / "batch" / "2030-01-02.parquet")
+    assert list(written.columns) == list(PREDICTION_FILE_COLUMNS)
+    for column in ("entity_id", "source", "run_id"):
+        assert written[column].astype(str).tolist() == expected[column].astype(str).tolist()
+    assert (written["cutoff"] == expected["cutoff"]).all()
+    for column in ("prediction", "global_prediction", "local_prediction"):
+        np.testing.assert_allclose(written[column], expected[column], rtol=1e-12, equal_nan=True)

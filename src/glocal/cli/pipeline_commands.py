@@ -35,6 +35,15 @@ def _data_argument(data: str | None) -> Path | str | None:
     return Path(data).resolve()
 
 
+def _with_engine(settings: Settings, engine: str | None) -> Settings:
+    """Return ``settings`` with ``--engine`` in force (checked first)."""
+    if engine is None:
+        return settings
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"--engine {engine}: not an engine; use local or spark.")
+    return settings.model_copy(update={"engine": engine})
+
+
 def run(
     data: Annotated[
         str | None,
@@ -93,17 +102,14 @@ def run(
 
     if stop_after is not None and stop_after not in STEPS:
         raise ConfigError(f"--stop-after {stop_after}: not a step; use one of {', '.join(STEPS)}.")
-    if engine is not None and engine not in ("local", "spark"):
-        raise ConfigError(f"--engine {engine}: not an engine; use local or spark.")
+    _with_engine(Settings(), engine)  # a bad --engine fails before any work
     root = workspace.resolve()
     cut = _parse_date(as_of, "--as-of")
 
     def execute(ws: Workspace, settings: Settings) -> RunSummary:
-        if engine is not None:
-            settings = settings.model_copy(update={"engine": engine})
         return run_pipeline(
             ws,
-            settings,
+            _with_engine(settings, engine),
             data=_data_argument(data),
             retrain_global=retrain_global,
             as_of=cut,
@@ -134,11 +140,20 @@ def predict(
             help="Date naming the output file (YYYY-MM-DD); default: the snapshot's cutoff.",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local, or spark: score the snapshot file on Spark with the bundle "
+            "broadcast (the spark section's master); default: the engine setting.",
+        ),
+    ] = None,
 ) -> None:
     """Score the latest snapshot with the production model."""
     from glocal.pipeline import predict_batch
 
     ws, settings = open_workspace(workspace)
+    settings = _with_engine(settings, engine)
     result = predict_batch(ws, settings, _parse_date(date))
     sources = result.frame["source"].value_counts()
     by_source = ", ".join(f"{name}: {count:,}" for name, count in sources.items())

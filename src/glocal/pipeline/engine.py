@@ -1,10 +1,13 @@
-"""The engine of a training run: ``engine: local`` or ``engine: spark`` of the settings.
+"""The engine of a run: ``engine: local`` or ``engine: spark`` of the settings.
 
 :func:`bank_fitter` yields what fits the per-entity ridge banks of every fold and of the
 final model (:class:`~glocal.models.local_bank.BankFitter`): the in-process fit, or the
-Spark fit of :class:`~glocal.engines.spark_bank.SparkBankFitter` on a session started
-for the run and stopped after it (or on the process's active session, left running, when
-glocal runs inside a notebook or a ``spark-submit`` job). Both give the same models.
+Spark fit of :class:`~glocal.engines.spark_bank.SparkBankFitter`. :func:`score_with_spark`
+scores a snapshot file on Spark with a bundle broadcast
+(:func:`~glocal.engines.spark_scoring.score_spark`). Both use a session started for the
+step and stopped after it, or the process's active session, left running, when glocal
+runs inside a notebook or a ``spark-submit`` job. Both engines give the same models and
+the same scores.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from glocal.config import Settings
 from glocal.core.errors import ConfigError
@@ -21,9 +27,49 @@ from glocal.core.logging import get_logger
 if TYPE_CHECKING:
     from glocal.models.local_bank import BankFitter
 
-__all__ = ["bank_fitter"]
+__all__ = ["bank_fitter", "score_with_spark", "spark_for"]
 
 _log = get_logger(__name__)
+
+
+@contextmanager
+def spark_for(settings: Settings, app_name: str) -> Iterator[Any]:
+    """Yield a Spark session on ``settings.spark.master`` (or the active one).
+
+    Raises:
+        ConfigError: PySpark is not installed, or Spark cannot start (no Java, a bad
+            ``spark.master``).
+
+    """
+    if importlib.util.find_spec("pyspark") is None:
+        raise ConfigError(
+            "engine is 'spark', but PySpark is not installed. Install the spark extra "
+            "(pip install 'glocal[spark]') and Java 17, or set engine: local."
+        )
+    from pyspark.sql import SparkSession
+
+    from glocal.engines.spark_bank import spark_session
+
+    active = SparkSession.getActiveSession()
+    if active is not None:  # e.g. a notebook's or spark-submit's session: used, not stopped
+        _log.info("%s runs on the active Spark session", app_name)
+        yield active
+        return
+    try:
+        session = spark_session(settings.spark.master, app_name=app_name)
+    except Exception as exc:  # Py4J/Java start-up errors have no common base class
+        reason = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise ConfigError(
+            f"engine is 'spark', but Spark did not start with spark.master "
+            f"{settings.spark.master!r}: {reason}. Check that Java 17 is installed "
+            "(JAVA_HOME) and that spark.master is a valid master URL such as local[*] or "
+            "spark://host:7077."
+        ) from None
+    _log.info("%s runs on Spark at %s", app_name, settings.spark.master)
+    try:
+        yield session
+    finally:
+        session.stop()
 
 
 @contextmanager
@@ -34,38 +80,34 @@ def bank_fitter(settings: Settings) -> Iterator[BankFitter | None]:
     training).
 
     Raises:
-        ConfigError: ``engine: spark`` without PySpark installed, or Spark cannot start
-            (no Java, a bad ``spark.master``).
+        ConfigError: As :func:`spark_for`.
 
     """
     if settings.engine == "local":
         yield None
         return
-    if importlib.util.find_spec("pyspark") is None:
-        raise ConfigError(
-            "engine is 'spark', but PySpark is not installed. Install the spark extra "
-            "(pip install 'glocal[spark]') and Java 17, or set engine: local."
-        )
-    from pyspark.sql import SparkSession
+    from glocal.engines.spark_bank import SparkBankFitter
 
-    from glocal.engines.spark_bank import SparkBankFitter, spark_session
-
-    active = SparkSession.getActiveSession()
-    if active is not None:  # e.g. a notebook's or spark-submit's session: used, not stopped
-        _log.info("training's per-entity fits run on the active Spark session")
-        yield SparkBankFitter(active, settings.spark.buckets)
-        return
-    try:
-        session = spark_session(settings.spark.master, app_name="glocal run")
-    except Exception as exc:  # Py4J/Java start-up errors have no common base class
-        raise ConfigError(
-            f"engine is 'spark', but Spark did not start with spark.master "
-            f"{settings.spark.master!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}. "
-            "Check that Java 17 is installed (JAVA_HOME) and that spark.master is a valid "
-            "master URL such as local[*] or spark://host:7077."
-        ) from None
-    _log.info("training's per-entity fits run on Spark at %s", settings.spark.master)
-    try:
+    with spark_for(settings, "glocal training") as session:
         yield SparkBankFitter(session, settings.spark.buckets)
-    finally:
-        session.stop()
+
+
+def score_with_spark(settings: Settings, bundle: Path, snapshot_file: Path) -> pd.DataFrame:
+    """Score the snapshot Parquet file on Spark with ``bundle``; return the scores here.
+
+    The rows are read and scored by Spark (the bundle broadcast); the scores, one row per
+    entity in the order of the entity ids, come back as a pandas frame of
+    :data:`~glocal.models.hybrid.PREDICTION_COLUMNS`.
+
+    Raises:
+        ConfigError: As :func:`spark_for`.
+        ModelError: The bundle holds no model, or the snapshot lacks a feature.
+
+    """
+    from glocal.engines.spark_scoring import score_spark
+
+    with spark_for(settings, "glocal scoring") as session:
+        # pandas writes nanosecond timestamps (the cutoff), which scoring does not read
+        session.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        scores = score_spark(session.read.parquet(str(snapshot_file)), bundle).toPandas()
+    return scores.sort_values("entity_id", kind="stable", ignore_index=True)

@@ -128,6 +128,29 @@ def daily_prediction_path(workspace: Workspace, cutoff: dt.date) -> Path:
     return workspace.predictions_dir / "daily" / f"{cutoff.isoformat()}.parquet"
 
 
+def _score_on_spark(
+    workspace: Workspace, settings: Settings, production: ProductionModel
+) -> tuple[pd.DataFrame, dt.date]:
+    """Score the latest snapshot file on Spark (``engine: spark``): the same file rows."""
+    from glocal.pipeline.engine import score_with_spark
+
+    latest = read_current_panel(workspace).files.latest
+    cutoffs = pd.read_parquet(latest, columns=["cutoff"])  # one column, for the file's name
+    scores = score_with_spark(settings, production.bundle, latest)
+    frame = pd.DataFrame(
+        {
+            "entity_id": scores["entity_id"].astype(str).to_numpy(),
+            "cutoff": cutoffs["cutoff"].max(),
+            "prediction": scores["prediction"].to_numpy(),
+            "source": scores["source"].astype(str).to_numpy(),
+            "run_id": production.run_id,
+            "global_prediction": scores["global_prediction"].to_numpy(),
+            "local_prediction": scores["local_prediction"].to_numpy(),
+        }
+    )
+    return frame.loc[:, list(PREDICTION_FILE_COLUMNS)], snapshot_cutoff(cutoffs)
+
+
 def predict_batch(
     workspace: Workspace,
     settings: Settings,
@@ -137,6 +160,8 @@ def predict_batch(
     """Score the latest snapshot with the production model; write ``<directory>/<date>``.
 
     ``date`` defaults to the snapshot's cutoff, so files are keyed by the data's date.
+    With ``engine: spark`` the snapshot file is scored on Spark, the bundle broadcast
+    (:func:`glocal.pipeline.engine.score_with_spark`); the file holds the same rows.
 
     Raises:
         WorkspaceError: No model was promoted to production yet, or there is no panel.
@@ -149,8 +174,12 @@ def predict_batch(
             f"there is no production model in {workspace.root} yet: run `glocal run` "
             "first (it trains, registers and promotes one)."
         )
-    snapshot = latest_snapshot(workspace)
-    frame = score_snapshot(production.model, snapshot, production.run_id)
-    day = date or snapshot_cutoff(snapshot)
+    if settings.engine == "spark":
+        frame, cutoff = _score_on_spark(workspace, settings, production)
+    else:
+        snapshot = latest_snapshot(workspace)
+        frame = score_snapshot(production.model, snapshot, production.run_id)
+        cutoff = snapshot_cutoff(snapshot)
+    day = date or cutoff
     path = workspace.predictions_dir / directory / f"{day.isoformat()}.parquet"
     return BatchPredictions(write_predictions(frame, path), frame, production.run_id)
