@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,10 @@ from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
 from glocal.models import HybridModel
 from glocal.models.persistence import load_hybrid
-from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, predict_batch
+from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, predict_batch, run_pipeline
 from glocal.pipeline.engine import bank_fitter
 from glocal.registry import Registry, verify_bundle
+from tests.pipeline.conftest import append_orders
 
 Run = tuple[Workspace, RunSummary, Path]
 GLOCAL = [sys.executable, "-m", "glocal"]
@@ -115,3 +117,31 @@ def test_glocal_predict_on_spark_writes_the_local_engines_file(after_first_run: 
     assert (written["cutoff"] == expected["cutoff"]).all()
     for column in ("prediction", "global_prediction", "local_prediction"):
         np.testing.assert_allclose(written[column], expected[column], rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.spark
+def test_an_incremental_run_on_spark_retrains_as_the_local_engine(
+    after_first_run: Run, tmp_path: Path
+) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    workspace, first, data = after_first_run
+    spark_root = tmp_path / "spark-ws"
+    shutil.copytree(workspace.root, spark_root)
+    decided = _bundle_model(workspace, str(first.run_id))[1].decisions_
+    customers = sorted(decided.loc[decided["n_train"] >= 8, "entity_id"].astype(str))[:4]
+    updated = append_orders(data, tmp_path / "day2.parquet", [int(c) for c in customers])
+    local = run_pipeline(workspace, workspace.settings(), data=updated)
+    environment = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    command = [*GLOCAL, "run", "-w", str(spark_root), "--data", str(updated), "--engine", "spark"]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert local.mode == "incremental"
+    spark_workspace = Workspace(spark_root)
+    with Registry.open(None, spark_workspace) as registry:
+        run_id = str(registry.alias("production"))
+        assert registry.run(run_id).summary["counts"]["retrained"] == len(customers)
+    expected = _bundle_model(workspace, str(local.run_id))[1]
+    got = _bundle_model(spark_workspace, run_id)[1]
+    pd.testing.assert_frame_equal(
+        got.decisions_, expected.decisions_, check_exact=False, rtol=1e-8, atol=0
+    )
