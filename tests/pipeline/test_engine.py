@@ -97,6 +97,15 @@ def test_glocal_run_on_spark_trains_the_local_engines_models(
         np.testing.assert_allclose(
             got[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-8, atol=0
         )
+    # the run's predict step scored on Spark, the bundle broadcast: the same daily file
+    [scored] = (workspace.predictions_dir / "daily").glob("*.parquet")
+    reference = pd.read_parquet(local_workspace.predictions_dir / "daily" / scored.name)
+    written = pd.read_parquet(scored)
+    for column in ("entity_id", "cutoff", "source"):
+        assert written[column].tolist() == reference[column].tolist()
+    assert set(written["run_id"]) == {run_id}
+    for column in ("prediction", "global_prediction", "local_prediction"):
+        np.testing.assert_allclose(written[column], reference[column], rtol=1e-8, equal_nan=True)
 
 
 @pytest.mark.spark

@@ -32,6 +32,7 @@ __all__ = [
     "daily_prediction_path",
     "load_production",
     "predict_batch",
+    "score_latest_on_spark",
     "score_snapshot",
     "snapshot_cutoff",
     "write_predictions",
@@ -128,22 +129,25 @@ def daily_prediction_path(workspace: Workspace, cutoff: dt.date) -> Path:
     return workspace.predictions_dir / "daily" / f"{cutoff.isoformat()}.parquet"
 
 
-def _score_on_spark(
-    workspace: Workspace, settings: Settings, production: ProductionModel
+def score_latest_on_spark(
+    workspace: Workspace, settings: Settings, run_id: str, bundle: Path
 ) -> tuple[pd.DataFrame, dt.date]:
-    """Score the latest snapshot file on Spark (``engine: spark``): the same file rows."""
+    """Score the latest snapshot file on Spark (``engine: spark``) with ``bundle``.
+
+    Returns the rows :func:`score_snapshot` gives for the same file, and its cutoff.
+    """
     from glocal.pipeline.engine import score_with_spark
 
     latest = read_current_panel(workspace).files.latest
     cutoffs = pd.read_parquet(latest, columns=["cutoff"])  # one column, for the file's name
-    scores = score_with_spark(settings, production.bundle, latest)
+    scores = score_with_spark(settings, bundle, latest)
     frame = pd.DataFrame(
         {
             "entity_id": scores["entity_id"].astype(str).to_numpy(),
             "cutoff": cutoffs["cutoff"].max(),
             "prediction": scores["prediction"].to_numpy(),
             "source": scores["source"].astype(str).to_numpy(),
-            "run_id": production.run_id,
+            "run_id": run_id,
             "global_prediction": scores["global_prediction"].to_numpy(),
             "local_prediction": scores["local_prediction"].to_numpy(),
         }
@@ -175,7 +179,9 @@ def predict_batch(
             "first (it trains, registers and promotes one)."
         )
     if settings.engine == "spark":
-        frame, cutoff = _score_on_spark(workspace, settings, production)
+        frame, cutoff = score_latest_on_spark(
+            workspace, settings, production.run_id, production.bundle
+        )
     else:
         snapshot = latest_snapshot(workspace)
         frame = score_snapshot(production.model, snapshot, production.run_id)

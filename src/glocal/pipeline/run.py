@@ -37,6 +37,7 @@ from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import (
     daily_prediction_path,
     latest_snapshot,
+    score_latest_on_spark,
     score_snapshot,
     snapshot_cutoff,
     write_predictions,
@@ -239,11 +240,16 @@ def _train_step(
 
 def _predict_step(
     workspace: Workspace,
+    settings: Settings,
     production_run_id: str | None,
     model_source: Callable[[], HybridModel],
     steps: _Steps,
 ) -> Path | None:
-    """Score the latest snapshot into ``predictions/daily/<its cutoff>.parquet``."""
+    """Score the latest snapshot into ``predictions/daily/<its cutoff>.parquet``.
+
+    With ``engine: spark`` the snapshot file is scored on Spark with the production
+    bundle broadcast; the file holds the same rows.
+    """
     with steps.step("predict") as note:
         if production_run_id is None:
             note["status"], note["detail"] = "skipped", "no production model"
@@ -259,7 +265,12 @@ def _predict_step(
             ):
                 note["status"], note["detail"] = "skipped", f"{path.name} is current"
                 return path
-        frame = score_snapshot(model_source(), snapshot, production_run_id)
+        if settings.engine == "spark":
+            with Registry.open(settings.registry.url, workspace) as registry:
+                bundle = registry.resolve_bundle(production_run_id)
+            frame, _ = score_latest_on_spark(workspace, settings, production_run_id, bundle)
+        else:
+            frame = score_snapshot(model_source(), snapshot, production_run_id)
         write_predictions(frame, path)
         note["detail"] = f"{len(frame):,} entities -> {path.relative_to(workspace.root)}"
         return path
@@ -549,6 +560,7 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
         if not steps.stopped("predict"):
             predictions = _predict_step(
                 workspace,
+                settings,
                 summary.production_run_id,
                 _model_source(outcome, production),
                 steps,
