@@ -84,13 +84,17 @@ def _schema() -> Any:
     )
 
 
-def score_spark(snapshot: SparkFrame, model_directory: Path) -> SparkFrame:
+def score_spark(
+    snapshot: SparkFrame, model_directory: Path, model: HybridModel | None = None
+) -> SparkFrame:
     """Score snapshot rows on Spark with the saved model in ``model_directory``.
 
     Args:
         snapshot: Spark rows with ``entity_id`` and the model's feature columns (e.g.
             ``features_latest.parquet`` read with ``spark.read.parquet``).
         model_directory: A bundle directory (or any ``save_hybrid`` output).
+        model: The model of ``model_directory`` if the caller has it loaded already
+            (the driver then does not read it again).
 
     Returns:
         A Spark frame of :data:`~glocal.models.hybrid.PREDICTION_COLUMNS`, one row per
@@ -102,7 +106,8 @@ def score_spark(snapshot: SparkFrame, model_directory: Path) -> SparkFrame:
 
     """
     files = model_files(model_directory)
-    model = load_hybrid(model_directory)  # fails here, on the driver, if it cannot load
+    if model is None:  # fails here, on the driver, if it cannot load
+        model = load_hybrid(model_directory)
     missing = [c for c in [ENTITY_COLUMN, *model.feature_columns_] if c not in snapshot.columns]
     if missing:
         raise ModelError(

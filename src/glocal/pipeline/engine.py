@@ -25,6 +25,7 @@ from glocal.core.errors import ConfigError
 from glocal.core.logging import get_logger
 
 if TYPE_CHECKING:
+    from glocal.models import HybridModel
     from glocal.models.local_bank import BankFitter
 
 __all__ = ["bank_fitter", "score_with_spark", "spark_for"]
@@ -92,12 +93,15 @@ def bank_fitter(settings: Settings) -> Iterator[BankFitter | None]:
         yield SparkBankFitter(session, settings.spark.buckets)
 
 
-def score_with_spark(settings: Settings, bundle: Path, snapshot_file: Path) -> pd.DataFrame:
+def score_with_spark(
+    settings: Settings, bundle: Path, snapshot_file: Path, model: HybridModel | None = None
+) -> pd.DataFrame:
     """Score the snapshot Parquet file on Spark with ``bundle``; return the scores here.
 
     The rows are read and scored by Spark (the bundle broadcast); the scores, one row per
     entity in the order of the entity ids, come back as a pandas frame of
-    :data:`~glocal.models.hybrid.PREDICTION_COLUMNS`.
+    :data:`~glocal.models.hybrid.PREDICTION_COLUMNS`. ``model``, if given, is the bundle's
+    model already loaded here (it is not read again).
 
     Raises:
         ConfigError: As :func:`spark_for`.
@@ -109,5 +113,6 @@ def score_with_spark(settings: Settings, bundle: Path, snapshot_file: Path) -> p
     with spark_for(settings, "glocal scoring") as session:
         # pandas writes nanosecond timestamps (the cutoff), which scoring does not read
         session.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
-        scores = score_spark(session.read.parquet(str(snapshot_file)), bundle).toPandas()
+        snapshot = session.read.parquet(str(snapshot_file))
+        scores = score_spark(snapshot, bundle, model).toPandas()
     return scores.sort_values("entity_id", kind="stable", ignore_index=True)

@@ -85,13 +85,12 @@ def load_production(workspace: Workspace, settings: Settings) -> ProductionModel
     return ProductionModel(run_id=run_id, model=model, manifest=manifest, bundle=bundle)
 
 
-def score_snapshot(model: HybridModel, snapshot: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """Score one snapshot row per entity; return the columns :data:`PREDICTION_FILE_COLUMNS`."""
-    scored = model.predict(snapshot)
+def _prediction_file_frame(scored: pd.DataFrame, cutoff: Any, run_id: str) -> pd.DataFrame:
+    """Return ``predict`` output (with its ``entity_id``) as :data:`PREDICTION_FILE_COLUMNS`."""
     frame = pd.DataFrame(
         {
-            "entity_id": snapshot["entity_id"].astype(str).to_numpy(),
-            "cutoff": snapshot["cutoff"].to_numpy(),
+            "entity_id": scored["entity_id"].astype(str).to_numpy(),
+            "cutoff": cutoff,
             "prediction": scored["prediction"].to_numpy(),
             "source": scored["source"].astype(str).to_numpy(),
             "run_id": run_id,
@@ -100,6 +99,12 @@ def score_snapshot(model: HybridModel, snapshot: pd.DataFrame, run_id: str) -> p
         }
     )
     return frame.loc[:, list(PREDICTION_FILE_COLUMNS)]
+
+
+def score_snapshot(model: HybridModel, snapshot: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Score one snapshot row per entity; return the columns :data:`PREDICTION_FILE_COLUMNS`."""
+    scored = model.predict(snapshot)
+    return _prediction_file_frame(scored, snapshot["cutoff"].to_numpy(), run_id)
 
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
@@ -130,29 +135,24 @@ def daily_prediction_path(workspace: Workspace, cutoff: dt.date) -> Path:
 
 
 def score_latest_on_spark(
-    workspace: Workspace, settings: Settings, run_id: str, bundle: Path
+    workspace: Workspace,
+    settings: Settings,
+    run_id: str,
+    bundle: Path,
+    model: HybridModel | None = None,
 ) -> tuple[pd.DataFrame, dt.date]:
     """Score the latest snapshot file on Spark (``engine: spark``) with ``bundle``.
 
-    Returns the rows :func:`score_snapshot` gives for the same file, and its cutoff.
+    ``model`` is the bundle's model if already loaded. Returns the rows
+    :func:`score_snapshot` gives for the same file, and its cutoff.
     """
     from glocal.pipeline.engine import score_with_spark
 
     latest = read_current_panel(workspace).files.latest
     cutoffs = pd.read_parquet(latest, columns=["cutoff"])  # one column, for the file's name
-    scores = score_with_spark(settings, bundle, latest)
-    frame = pd.DataFrame(
-        {
-            "entity_id": scores["entity_id"].astype(str).to_numpy(),
-            "cutoff": cutoffs["cutoff"].max(),
-            "prediction": scores["prediction"].to_numpy(),
-            "source": scores["source"].astype(str).to_numpy(),
-            "run_id": run_id,
-            "global_prediction": scores["global_prediction"].to_numpy(),
-            "local_prediction": scores["local_prediction"].to_numpy(),
-        }
-    )
-    return frame.loc[:, list(PREDICTION_FILE_COLUMNS)], snapshot_cutoff(cutoffs)
+    scores = score_with_spark(settings, bundle, latest, model)
+    frame = _prediction_file_frame(scores, cutoffs["cutoff"].max(), run_id)
+    return frame, snapshot_cutoff(cutoffs)
 
 
 def predict_batch(
@@ -180,7 +180,7 @@ def predict_batch(
         )
     if settings.engine == "spark":
         frame, cutoff = score_latest_on_spark(
-            workspace, settings, production.run_id, production.bundle
+            workspace, settings, production.run_id, production.bundle, production.model
         )
     else:
         snapshot = latest_snapshot(workspace)

@@ -268,7 +268,9 @@ def _predict_step(
         if settings.engine == "spark":
             with Registry.open(settings.registry.url, workspace) as registry:
                 bundle = registry.resolve_bundle(production_run_id)
-            frame, _ = score_latest_on_spark(workspace, settings, production_run_id, bundle)
+            frame, _ = score_latest_on_spark(
+                workspace, settings, production_run_id, bundle, model_source()
+            )
         else:
             frame = score_snapshot(model_source(), snapshot, production_run_id)
         write_predictions(frame, path)
