@@ -52,6 +52,7 @@ __all__ = [
     "BgNbdParams",
     "GammaGammaParams",
     "btyd_expected_spend",
+    "btyd_spend",
     "expected_purchases",
     "expected_spend_per_purchase",
     "fit_bgnbd",
@@ -346,10 +347,29 @@ def btyd_expected_spend(
     for rows in np.split(order, boundaries):
         x, t_x, t_age = frequency[rows], recency[rows], age[rows]
         params = _remembered(fit_bgnbd, (x, t_x, t_age), seed)
-        purchases = expected_purchases(params, horizon_days, x, t_x, t_age)
         spend = _remembered(fit_gamma_gamma, (x, repeat_monetary[rows]), seed)
-        per_purchase = expected_spend_per_purchase(
-            spend, x, repeat_monetary[rows], mean_monetary[rows]
+        expected[rows] = btyd_spend(
+            params, spend, horizon_days, x, t_x, t_age, repeat_monetary[rows], mean_monetary[rows]
         )
-        expected[rows] = purchases * per_purchase
     return expected
+
+
+def btyd_spend(
+    params: BgNbdParams,
+    spend: GammaGammaParams | None,
+    horizon_days: int,
+    frequency: FloatArray,
+    recency: FloatArray,
+    age: FloatArray,
+    repeat_monetary: FloatArray,
+    mean_monetary: FloatArray,
+) -> FloatArray:
+    """Return the expected spend over the horizon of customers of one fitted cutoff.
+
+    Expected purchases (BG/NBD) times expected spend per purchase (Gamma-Gamma, or each
+    customer's own mean where ``spend`` is None).
+    """
+    purchases = expected_purchases(params, horizon_days, frequency, recency, age)
+    per_purchase = expected_spend_per_purchase(spend, frequency, repeat_monetary, mean_monetary)
+    result: FloatArray = purchases * per_purchase
+    return result

@@ -15,9 +15,13 @@ from glocal.features.btyd import btyd_expected_spend
 from glocal.features.running_totals import AsOf, RunningTotals
 from glocal.features.schema import BASELINE_PREFIX
 
-__all__ = ["baseline_rate_windows", "snapshot_features"]
+__all__ = ["BTYD_INPUT_PREFIX", "baseline_rate_windows", "snapshot_features"]
 
 _MICROS = 1_000_000.0
+
+BTYD_INPUT_PREFIX = "_btyd_"
+"""Prefix of the deferred BG/NBD + Gamma-Gamma inputs (``frequency``, ``recency``, ``age``,
+``repeat_monetary``, ``mean_monetary``: the arguments of ``btyd_expected_spend``)."""
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -97,12 +101,14 @@ def _baselines(
     first_purchase: np.ndarray,
     settings: FeatureSettings,
     seed: int,
+    deferred_btyd: bool,
 ) -> dict[str, np.ndarray]:
     """Return the purchase-history features and the ``baseline_*`` forecasts.
 
     ``baseline_naive`` is the net spend of the last ``naive_window_days`` scaled to the
     horizon; ``baseline_rate_<w>d`` the same over shorter windows; ``baseline_btyd`` the
-    BG/NBD + Gamma-Gamma expected spend (see :mod:`glocal.features.btyd`).
+    BG/NBD + Gamma-Gamma expected spend (see :mod:`glocal.features.btyd`); with
+    ``deferred_btyd`` it is NaN and its inputs follow as ``_btyd_*`` columns.
     """
     horizon = settings.horizon_days
     naive = settings.naive_window_days
@@ -121,16 +127,20 @@ def _baselines(
         columns[f"{BASELINE_PREFIX}rate_{window}d"] = rate
     if settings.btyd:
         last = now.total("last_purchase")
-        columns[f"{BASELINE_PREFIX}btyd"] = btyd_expected_spend(
-            cutoff.astype(np.int64),
-            repeats,
-            (last - first_purchase).astype(np.float64),
-            (cutoff - first_purchase).astype(np.float64),
-            _ratio(gross - first_day, repeats),
-            columns["spend_per_purchase_day"],
-            horizon,
-            seed=seed,
-        )
+        inputs = {
+            "frequency": repeats,
+            "recency": (last - first_purchase).astype(np.float64),
+            "age": (cutoff - first_purchase).astype(np.float64),
+            "repeat_monetary": _ratio(gross - first_day, repeats),
+            "mean_monetary": columns["spend_per_purchase_day"],
+        }
+        if deferred_btyd:  # fitted later, per cutoff over every entity (the Spark panel)
+            columns[f"{BASELINE_PREFIX}btyd"] = np.full(len(cutoff), np.nan)
+            columns.update({f"{BTYD_INPUT_PREFIX}{name}": v for name, v in inputs.items()})
+        else:
+            columns[f"{BASELINE_PREFIX}btyd"] = btyd_expected_spend(
+                cutoff.astype(np.int64), **inputs, horizon_days=horizon, seed=seed
+            )
     return columns
 
 
@@ -142,6 +152,8 @@ def snapshot_features(
     settings: FeatureSettings,
     end_day: int,
     seed: int = 0,
+    *,
+    deferred_btyd: bool = False,
 ) -> dict[str, np.ndarray]:
     """Return the target and every feature of the given (entity, cutoff) pairs.
 
@@ -153,6 +165,9 @@ def snapshot_features(
         settings: horizon, windows, detail window and trend buckets.
         end_day: the end of the data (day after the last transaction).
         seed: seed of the sample the BG/NBD fits take at very large cutoffs.
+        deferred_btyd: leave ``baseline_btyd`` NaN and add the inputs of its fit as
+            columns named ``_btyd_<input>`` (:data:`BTYD_INPUT_PREFIX`), for a caller that
+            sees only some of the entities and fits each cutoff once over all of them.
 
     """
     windows = _Windows(totals, entity, cutoff)
@@ -180,6 +195,8 @@ def snapshot_features(
     columns[f"distinct_products_{detail}d"] = now.total("products") * 1.0
     columns.update(_interval_features(windows, cutoff, first_purchase))
     columns["spend_trend"] = _trend(windows, settings)
-    columns.update(_baselines(windows, totals, entity, cutoff, first_purchase, settings, seed))
+    columns.update(
+        _baselines(windows, totals, entity, cutoff, first_purchase, settings, seed, deferred_btyd)
+    )
     columns["country"] = now.last("country")
     return columns

@@ -34,12 +34,13 @@ from glocal.features.snapshot_features import snapshot_features
 from glocal.features.transactions_input import prepare_transactions
 from glocal.features.transactions_sql import history_sql
 
-__all__ = ["build_latest_snapshot", "build_panel", "build_panel_and_latest"]
+__all__ = ["add_calendar", "build_latest_snapshot", "build_panel", "build_panel_and_latest"]
 
 _log = get_logger(__name__)
 
 
-def _add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
+def add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
+    """Add the calendar features of each row's cutoff (month, ISO week, day of year)."""
     cutoff = panel[CUTOFF].dt
     panel["cutoff_month"] = cutoff.month.astype("float64")
     panel["cutoff_week_of_year"] = cutoff.isocalendar().week.astype("float64").to_numpy()
@@ -96,7 +97,7 @@ def _snapshots(
         panel["country"] = pd.Categorical(panel["country"], categories=countries)
     else:
         panel = panel.drop(columns="country")
-    return finalize_panel(_add_calendar(panel))
+    return finalize_panel(add_calendar(panel))
 
 
 def _data_span(lines: pd.DataFrame) -> tuple[int, int]:
