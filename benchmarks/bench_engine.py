@@ -3,8 +3,10 @@
 Synthetic demo transactions (`generate_demo_transactions`, default 5,000 customers) go
 through a full `glocal run` in two fresh workspaces, each in a new process: once with the
 per-entity ridge fits in-process, once on Spark (`spark.master`, default `local[2]` here:
-this machine's 2 cores). Printed: each run's wall time and train step, their ratio, and
-whether the two production models agree (the same decision and candidate for every
+this machine's 2 cores): the panel built by Spark SQL, the banks fitted and the snapshot
+scored on Spark. Printed: each run's wall time and its features, train and predict
+steps, their ratios, whether the two panels are identical, and whether the two
+production models agree (the same decision and candidate for every
 entity; every decision statistic and bank coefficient within a relative 1e-8), which is
 the engine seam's promise. The numbers are not bit-identical: a bucket's batched linear
 algebra may sum in another order than the whole fit's.
@@ -31,6 +33,7 @@ import pandas as pd
 
 from glocal.config import Workspace
 from glocal.data.demo import generate_demo_transactions
+from glocal.features import read_current_panel, read_panel
 from glocal.models import HybridModel
 from glocal.models.persistence import load_hybrid
 from glocal.registry import Registry
@@ -38,8 +41,10 @@ from glocal.registry import Registry
 GLOCAL = [sys.executable, "-m", "glocal"]
 
 
-def timed_run(root: Path, data: Path, engine: str, master: str) -> tuple[float, float, Path]:
-    """Run `glocal run --engine ENGINE` in a new process; return wall, train seconds, bundle."""
+def timed_run(
+    root: Path, data: Path, engine: str, master: str
+) -> tuple[float, dict[str, float], Path]:
+    """Run `glocal run --engine ENGINE` in a new process; return wall, step seconds, bundle."""
     workspace = Workspace(root)
     workspace.init()
     settings = workspace.settings_path
@@ -56,11 +61,24 @@ def timed_run(root: Path, data: Path, engine: str, master: str) -> tuple[float, 
     if done.returncode != 0:
         raise SystemExit(f"glocal run --engine {engine} failed:\n{done.stdout}\n{done.stderr}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    train = next(step["seconds"] for step in summary["steps"] if step["name"] == "train")
+    steps = {step["name"]: float(step["seconds"]) for step in summary["steps"]}
     with Registry.open(None, workspace) as registry:
         bundle = registry.resolve_bundle(str(registry.alias("production")))
-    print(f"  --engine {engine}: {seconds:.1f} s (train step {train:.1f} s)")
-    return seconds, float(train), bundle
+    print(
+        f"  --engine {engine}: {seconds:.1f} s (features step {steps['features']:.1f} s, "
+        f"train step {steps['train']:.1f} s)"
+    )
+    return seconds, steps, bundle
+
+
+def panels_equal(local_root: Path, spark_root: Path) -> bool:
+    """Whether both runs built exactly the same panel and latest snapshot."""
+    local, spark = (
+        read_current_panel(Workspace(local_root)),
+        read_current_panel(Workspace(spark_root)),
+    )
+    pairs = [(local.files.panel, spark.files.panel), (local.files.latest, spark.files.latest)]
+    return all(read_panel(a).equals(read_panel(b)) for a, b in pairs)
 
 
 def _relative(got: pd.DataFrame, expected: pd.DataFrame) -> float:
@@ -117,13 +135,14 @@ def main() -> None:
         data = root / "transactions.parquet"
         raw.to_parquet(data, index=False)
         print(f"{args.customers:,} customers, {len(raw):,} transaction lines")
-        local_seconds, local_train, local_bundle = timed_run(
+        local_seconds, local_steps, local_bundle = timed_run(
             root / "local", data, "local", args.master
         )
-        spark_seconds, spark_train, spark_bundle = timed_run(
+        spark_seconds, spark_steps, spark_bundle = timed_run(
             root / "spark", data, "spark", args.master
         )
         comparison = compare(load_hybrid(local_bundle), load_hybrid(spark_bundle))
+        same_panel = panels_equal(root / "local", root / "spark")
 
     print()
     print(f"| glocal run, {args.customers:,} customers | local | spark ({args.master}) | ratio |")
@@ -132,10 +151,10 @@ def main() -> None:
         f"| wall time | {local_seconds:.1f} s | {spark_seconds:.1f} s | "
         f"{spark_seconds / local_seconds:.2f}x |"
     )
-    print(
-        f"| train step | {local_train:.1f} s | {spark_train:.1f} s | "
-        f"{spark_train / local_train:.2f}x |"
-    )
+    for step in ("features", "train", "predict"):
+        mine, theirs = local_steps[step], spark_steps[step]
+        print(f"| {step} step | {mine:.1f} s | {theirs:.1f} s | {theirs / mine:.2f}x |")
+    print(f"the same panel and latest snapshot, exactly (DuckDB against Spark SQL): {same_panel}")
     print(f"entities whose label differs (goal: none): {comparison.pop('labels')}")
     print("largest relative differences (goal: <= 1e-8 for the coefficients):")
     for name, value in [*comparison.pop("statistics").items(), *comparison.items()]:

@@ -17,10 +17,15 @@ import pytest
 
 from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError
+from glocal.data import latest_data_version
+from glocal.data.versions import CLEAN_FILE
+from glocal.features import build_panel_and_latest, read_current_panel, read_panel
 from glocal.models import HybridModel
 from glocal.models.persistence import load_hybrid
 from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, predict_batch, run_pipeline
-from glocal.pipeline.engine import bank_fitter
+from glocal.pipeline.engine import bank_fitter, fingerprints_on_spark, panel_on_spark
+from glocal.pipeline.fingerprints import entity_fingerprints
+from glocal.pipeline.steps import transactions_as_of
 from glocal.registry import Registry, verify_bundle
 from tests.pipeline.conftest import append_orders
 
@@ -97,6 +102,12 @@ def test_glocal_run_on_spark_trains_the_local_engines_models(
         np.testing.assert_allclose(
             got[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=1e-8, atol=0
         )
+    # the panel was built by Spark SQL: the local engine's panel, exactly
+    pd.testing.assert_frame_equal(
+        read_panel(read_current_panel(workspace).files.panel),
+        read_panel(read_current_panel(local_workspace).files.panel),
+        check_exact=True,
+    )
     # the run's predict step scored on Spark, the bundle broadcast: the same daily file
     [scored] = (workspace.predictions_dir / "daily").glob("*.parquet")
     reference = pd.read_parquet(local_workspace.predictions_dir / "daily" / scored.name)
@@ -154,3 +165,34 @@ def test_an_incremental_run_on_spark_retrains_as_the_local_engine(
     pd.testing.assert_frame_equal(
         got.decisions_, expected.decisions_, check_exact=False, rtol=1e-8, atol=0
     )
+
+
+@pytest.mark.spark
+def test_fingerprints_on_spark_equal_the_local_ones(first_run: Run) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    workspace = first_run[0]
+    version = latest_data_version(workspace)
+    clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
+    settings = Settings.model_validate({"engine": "spark", "spark": {"master": "local[2]"}})
+    for as_of in (None, dt.date(2011, 6, 1)):
+        local = entity_fingerprints(transactions_as_of(workspace, version, as_of))
+        got = fingerprints_on_spark(settings, clean_file, as_of)
+        assert len(local) > 0 and (as_of is None or len(local) < 150)
+        pd.testing.assert_frame_equal(got, local, check_exact=True)
+
+
+@pytest.mark.spark
+def test_an_as_of_panel_on_spark_equals_the_local_one(first_run: Run) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    workspace = first_run[0]
+    version = latest_data_version(workspace)
+    clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
+    settings = Settings.model_validate({"engine": "spark", "spark": {"master": "local[2]"}})
+    as_of = dt.date(2011, 6, 1)
+    panel, latest = panel_on_spark(settings, clean_file, as_of)
+    expected = build_panel_and_latest(
+        transactions_as_of(workspace, version, as_of), settings.features
+    )
+    assert panel["cutoff"].max() < pd.Timestamp(as_of)
+    pd.testing.assert_frame_equal(panel, expected[0], check_exact=True)
+    pd.testing.assert_frame_equal(latest, expected[1], check_exact=True)

@@ -52,8 +52,9 @@ class Settings(Section):
     engine: Engine = Field(
         default="local",
         description=(
-            "Where the per-entity ridge fits run: 'local' (this process, every core) or "
-            "'spark' (the cluster of the spark section; needs the spark extra)."
+            "Where glocal run's heavy steps run: 'local' (this process, every core) or "
+            "'spark' (the cluster of the spark section: the panel by Spark SQL, the "
+            "per-entity ridge fits, batch scoring; needs the spark extra)."
         ),
     )
     columns: ColumnsSettings = Field(default_factory=ColumnsSettings)

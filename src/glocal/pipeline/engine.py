@@ -12,12 +12,14 @@ the same scores.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from glocal.config import Settings
@@ -28,7 +30,13 @@ if TYPE_CHECKING:
     from glocal.models import HybridModel
     from glocal.models.local_bank import BankFitter
 
-__all__ = ["bank_fitter", "score_with_spark", "spark_for"]
+__all__ = [
+    "bank_fitter",
+    "fingerprints_on_spark",
+    "panel_on_spark",
+    "score_with_spark",
+    "spark_for",
+]
 
 _log = get_logger(__name__)
 
@@ -110,9 +118,82 @@ def score_with_spark(
     """
     from glocal.engines.spark_scoring import score_spark
 
-    with spark_for(settings, "glocal scoring") as session:
-        # pandas writes nanosecond timestamps (the cutoff), which scoring does not read
-        session.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    with spark_for(settings, "glocal scoring") as session, _nanos_as_long(session):
         snapshot = session.read.parquet(str(snapshot_file))
         scores = score_spark(snapshot, bundle, model).toPandas()
     return scores.sort_values("entity_id", kind="stable", ignore_index=True)
+
+
+@contextmanager
+def _nanos_as_long(session: Any) -> Iterator[None]:
+    """Read Parquet's nanosecond timestamps (pandas writes them) as integers, for a while.
+
+    Spark refuses to read them as timestamps. A user's session gets its setting back.
+    """
+    key = "spark.sql.legacy.parquet.nanosAsLong"
+    before = session.conf.get(key, None)
+    session.conf.set(key, "true")
+    try:
+        yield
+    finally:
+        if before is None:
+            session.conf.unset(key)
+        else:
+            session.conf.set(key, before)
+
+
+def panel_on_spark(
+    settings: Settings, transactions_file: Path, as_of: dt.date | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the panel and latest snapshot of a cleaned-transactions file with Spark SQL.
+
+    The transactions are read and aggregated by Spark; only the panel rows come back here.
+    ``as_of`` keeps the transactions strictly before that day.
+
+    Raises:
+        ConfigError: As :func:`spark_for`, or bad cutoff bounds.
+        DataValidationError: the file breaks the cleaned-transactions contract.
+
+    """
+    from glocal.engines.spark_panel import build_panel_spark, transactions_before
+
+    with spark_for(settings, "glocal features") as session, _nanos_as_long(session):
+        transactions = session.read.parquet(str(transactions_file))
+        if as_of is not None:
+            transactions = transactions_before(transactions, as_of)
+        built = build_panel_spark(transactions, settings.features, buckets=settings.spark.buckets)
+        panel, latest = built.to_pandas(built.panel), built.to_pandas(built.latest)
+        built.unpersist()
+    return panel, latest
+
+
+_FINGERPRINT_SQL = """
+SELECT CAST(entity_id AS STRING) AS entity_id, count(*) AS n_rows,
+       max(timestamp) AS last_timestamp,
+       sum(CAST(bround(CAST(amount AS DOUBLE) * 1000000D, 0) AS BIGINT)) AS net_amount_micros
+FROM glocal_fingerprint_lines GROUP BY CAST(entity_id AS STRING)
+"""
+
+
+def fingerprints_on_spark(
+    settings: Settings, transactions_file: Path, as_of: dt.date | None
+) -> pd.DataFrame:
+    """Return :func:`~glocal.pipeline.fingerprints.entity_fingerprints`, computed by Spark.
+
+    One row per entity comes back here, never the transactions.
+    """
+    from glocal.engines.spark_panel import transactions_before
+
+    with spark_for(settings, "glocal fingerprints") as session, _nanos_as_long(session):
+        transactions = session.read.parquet(str(transactions_file))
+        if as_of is not None:
+            transactions = transactions_before(transactions, as_of)
+        transactions.createOrReplaceTempView("glocal_fingerprint_lines")
+        table: pd.DataFrame = session.sql(_FINGERPRINT_SQL).toPandas()
+    if pd.api.types.is_integer_dtype(table["last_timestamp"].dtype):  # nanoseconds
+        table["last_timestamp"] = pd.to_datetime(table["last_timestamp"], unit="ns")
+    table["last_timestamp"] = table["last_timestamp"].astype("datetime64[us]")
+    table["n_rows"] = table["n_rows"].astype(np.int64)
+    table["net_amount_micros"] = table["net_amount_micros"].astype(np.int64)
+    table["entity_id"] = table["entity_id"].astype(object)
+    return table.sort_values("entity_id", ignore_index=True)

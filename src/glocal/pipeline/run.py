@@ -32,6 +32,7 @@ from glocal.core.logging import get_logger
 from glocal.core.progress import StepProgress, step_progress
 from glocal.core.storage import is_url
 from glocal.data import DataVersion
+from glocal.data.versions import CLEAN_FILE
 from glocal.pipeline.engine import bank_fitter
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import (
@@ -199,13 +200,12 @@ def _train_step(
     settings: Settings,
     plan: TrainingPlan,
     panel: pd.DataFrame,
-    transactions: pd.DataFrame,
+    fingerprints: pd.DataFrame,
     data_end: dt.date,
     production: _Production | None,
     run_id: str,
 ) -> TrainingOutcome:
     layout = production_split(panel, settings.split, settings.features.horizon_days)
-    fingerprints = entity_fingerprints(transactions)
     previous = None
     if production is not None:
         record = production[2]["metrics"].get("pipeline")
@@ -397,9 +397,17 @@ class _DataCut:
     as_of: dt.date | None
     end: dt.date
 
-    def transactions(self, workspace: Workspace) -> pd.DataFrame:
-        """Return the cleaned transactions of the version, cut at ``as_of``."""
-        return transactions_as_of(workspace, self.version, self.as_of)
+    def fingerprints(self, workspace: Workspace, settings: Settings) -> pd.DataFrame:
+        """Return the entity fingerprints of the version's transactions, cut at ``as_of``.
+
+        With ``engine: spark`` Spark reads the transactions; one row per entity comes back.
+        """
+        if settings.engine == "spark":
+            from glocal.pipeline.engine import fingerprints_on_spark
+
+            clean_file = workspace.processed_dir(self.version.version) / CLEAN_FILE
+            return fingerprints_on_spark(settings, clean_file, self.as_of)
+        return entity_fingerprints(transactions_as_of(workspace, self.version, self.as_of))
 
 
 def _train_and_publish(
@@ -430,7 +438,7 @@ def _train_and_publish(
                 settings,
                 plan,
                 panel_result.load(),
-                cut.transactions(workspace),
+                cut.fingerprints(workspace, settings),
                 cut.end,
                 production,
                 run_id,

@@ -31,6 +31,7 @@ from glocal.data import (
     load_clean_transactions,
     write_demo_file,
 )
+from glocal.data.versions import CLEAN_FILE
 from glocal.features import (
     build_panel_and_latest,
     read_current_panel,
@@ -138,11 +139,15 @@ def transactions_as_of(
         return transactions
     kept = transactions.loc[transactions["timestamp"] < pd.Timestamp(as_of)]
     if kept.empty:
-        raise DataValidationError(
-            f"--as-of {as_of} keeps no transaction of data version {version.version}: its "
-            f"data starts on {version.date_min.date()}. Give a later --as-of date."
-        )
+        raise _nothing_before(version, as_of)
     return kept.reset_index(drop=True)
+
+
+def _nothing_before(version: DataVersion, as_of: dt.date) -> DataValidationError:
+    return DataValidationError(
+        f"--as-of {as_of} keeps no transaction of data version {version.version}: its "
+        f"data starts on {version.date_min.date()}. Give a later --as-of date."
+    )
 
 
 def _marker(files: PanelFiles) -> Path:
@@ -185,11 +190,19 @@ def panel_step(
     files = PanelFiles.of(workspace, version.version)
     if _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
-    transactions = transactions_as_of(workspace, version, as_of)
-    fits = workspace.root / "data" / "processed" / BTYD_FITS_FILE
-    load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
-    panel, latest = build_panel_and_latest(transactions, settings.features)
-    save_remembered_fits(fits)
+    if settings.engine == "spark":  # Spark SQL reads the file: it never comes here
+        from glocal.pipeline.engine import panel_on_spark
+
+        if as_of is not None and as_of <= version.date_min.date():
+            raise _nothing_before(version, as_of)
+        clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
+        panel, latest = panel_on_spark(settings, clean_file, as_of)
+    else:
+        transactions = transactions_as_of(workspace, version, as_of)
+        fits = workspace.root / "data" / "processed" / BTYD_FITS_FILE
+        load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
+        panel, latest = build_panel_and_latest(transactions, settings.features)
+        save_remembered_fits(fits)
     write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
     mark_panel_built(workspace, version.version, settings, as_of)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
