@@ -235,13 +235,15 @@ def _span(lines: SparkFrame) -> tuple[int, int]:
         sf.max("day").alias("last"),
         *[sf.count_if(sf.col(column).isNull()).alias(column) for column in required],
     ).first()
-    for column in required if row is not None else ():
+    if row is None:  # an aggregate without grouping always has its one row
+        raise DataValidationError("the transactions are empty: there is nothing to build from.")
+    for column in required:
         if row[column]:
             name = "timestamp" if column == "ts" else column
             raise DataValidationError(
                 f"column '{name}' has {row[column]} empty value(s); cleaned transactions have none."
             )
-    if row is None or row["last"] is None:
+    if row["last"] is None:
         raise DataValidationError("the transactions are empty: there is nothing to build from.")
     if row["first"] is None:
         raise DataValidationError(
