@@ -1,14 +1,15 @@
 """The local part of the hybrid fit at one million entities, on one machine.
 
 1,000,000 entities x 20 weekly rows x 10 features (half the entities with a planted
-deviation from a shared linear function). A stand-in global prediction (the shared
+deviation from a shared linear function, and a level shift, so that many leave global). A stand-in global prediction (the shared
 function plus noise) replaces the LightGBM stage, so what is timed is glocal's own
 per-entity work, exactly as ``HybridModel.fit`` runs it after its global stage:
 
 0. the entity ids replaced by integer codes (``coded_entities``), as ``fit`` does;
 1. ``collect_evidence``: every candidate kind (direct and residual ridge banks, level,
-   scale, intermittent) fitted per validation fold (3 folds, rolling origin) and
-   predicted on the fold's rows, with the in-sample variances;
+   scale, intermittent) fitted per validation fold (3 folds of 3 weekly rows, rolling
+   origin) and predicted on the fold's rows, with the in-sample variances; chunk by chunk
+   of entities (``EVIDENCE_CHUNK_ROWS``), as in ``fit``;
 2. ``guard_level``: the population guard's cross-fitted ladder of test levels;
 3. ``decide``: the per-entity selection at the chosen level (Benjamini-Hochberg);
 4. the final ``CandidateSet.fit`` on the whole history (the bank that is saved).
@@ -40,6 +41,8 @@ from glocal.models.frames import coded_entities
 from glocal.models.guard import guard_level
 
 ROWS, FEATURES = 20, 10
+SHIFT = 4.0
+"""Scale of the planted level shifts: large enough that many entities leave global."""
 
 
 def peak_gb() -> float:
@@ -48,23 +51,36 @@ def peak_gb() -> float:
 
 
 def panel(entities: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Return the history (sorted by entity and cutoff), the stand-in global prediction."""
+    """Return the history (sorted by entity and cutoff), the stand-in global prediction.
+
+    Built in blocks of entities into preallocated arrays, so that the benchmark's own data
+    costs no more memory than the frame it hands to glocal.
+    """
     rng = np.random.default_rng(seed)
     n = entities * ROWS
-    codes = np.repeat(np.arange(entities), ROWS)
-    x = rng.normal(size=(n, FEATURES)).astype(np.float64)
     shared = rng.normal(size=FEATURES)
-    planted = np.where(rng.random(entities) < 0.5, 1.0, 0.0)
-    offsets = rng.normal(size=(entities, FEATURES)) * planted[:, None] / np.sqrt(FEATURES)
-    shift = 2.0 * rng.normal(size=entities) * planted
-    mean = x @ shared + np.einsum("ij,ij->i", x, offsets[codes]) + shift[codes]
-    target = np.maximum(mean + 5.0 + rng.normal(size=n), 0.0)
-    global_prediction = np.maximum(x @ shared + 5.0 + 0.3 * rng.normal(size=n), 0.0)
+    x = np.empty((n, FEATURES))
+    target, global_prediction = np.empty(n), np.empty(n)
+    block = 50_000
+    for first in range(0, entities, block):
+        count = min(block, entities - first)
+        rows = slice(first * ROWS, (first + count) * ROWS)
+        codes = np.repeat(np.arange(count), ROWS)
+        x[rows] = rng.normal(size=(count * ROWS, FEATURES))
+        planted = np.where(rng.random(count) < 0.5, 1.0, 0.0)
+        offsets = rng.normal(size=(count, FEATURES)) * planted[:, None] / np.sqrt(FEATURES)
+        shift = SHIFT * rng.normal(size=count) * planted
+        common = x[rows] @ shared
+        mean = common + np.einsum("ij,ij->i", x[rows], offsets[codes]) + shift[codes]
+        target[rows] = np.maximum(mean + 5.0 + rng.normal(size=len(codes)), 0.0)
+        noise = 0.3 * rng.normal(size=len(codes))
+        global_prediction[rows] = np.maximum(common + 5.0 + noise, 0.0)
+    columns = [f"x{j}" for j in range(FEATURES)]
+    frame = pd.DataFrame(x, columns=columns, copy=False)
+    del x
     width = len(str(entities))
     ids = pd.array([f"E{i:0{width}d}" for i in range(entities)], dtype="string")
-    columns = [f"x{j}" for j in range(FEATURES)]
-    frame = pd.DataFrame(x, columns=columns)
-    frame.insert(0, "entity_id", ids.take(codes))
+    frame.insert(0, "entity_id", ids.take(np.repeat(np.arange(entities), ROWS)))
     cutoffs = pd.date_range("2011-01-03", periods=ROWS, freq="7D").as_unit("us")
     frame.insert(1, "cutoff", np.tile(cutoffs.to_numpy(), entities))
     frame["target"] = target
@@ -82,10 +98,11 @@ def main() -> None:
     history, g, features = panel(entities)
     print(
         f"panel: {len(history):,} rows, {entities:,} entities, {FEATURES} features, "
-        f"built in {time.perf_counter() - began:.1f} s; peak RSS {peak_gb():.2f} GB"
+        f"built in {time.perf_counter() - began:.1f} s; peak RSS {peak_gb():.2f} GB "
+        f"(the frame alone: {history.memory_usage(deep=True).sum() / 1e9:.2f} GB)"
     )
     settings, selection = LocalModelSettings(), SelectionSettings()
-    folds = rolling_folds(history["cutoff"], n_folds=3, fold_days=14, embargo_days=7)
+    folds = rolling_folds(history["cutoff"], n_folds=3, fold_days=21, embargo_days=7)
     cutoffs = history["cutoff"]
     fold_global = [(g[f.train_mask(cutoffs)], g[f.validation_mask(cutoffs)]) for f in folds]
     steps: dict[str, float] = {}

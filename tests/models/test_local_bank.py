@@ -74,3 +74,23 @@ def test_errors(panel: pd.DataFrame) -> None:
         bank.predict(panel.drop(columns="x1"))
     with pytest.raises(ModelError, match="finite"):
         LocalModelBank().fit(panel, target=np.full(len(panel), np.nan))
+
+
+def test_chunks_of_entities_fit_and_predict_exactly_as_one_pass(
+    panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glocal.models import local_bank
+    from glocal.models.frames import coded_entities
+
+    coded, _ = coded_entities(panel)
+    targets = {"y": coded["target"].to_numpy(), "y2": coded["target"].to_numpy() ** 2}
+    whole = fit_local_banks(coded, targets, min_train_rows=3)
+    expected = whole["y"].predict(coded)
+    monkeypatch.setattr(local_bank, "FIT_CHUNK_ROWS", 37)  # a chunk is a few entities
+    chunked = fit_local_banks(coded, targets, min_train_rows=3)
+    for name in targets:
+        pd.testing.assert_frame_equal(chunked[name].to_frame(), whole[name].to_frame())
+    np.testing.assert_array_equal(chunked["y"].predict(coded), expected)
+    bad = dict(targets, y=np.where(np.arange(len(coded)) == len(coded) - 1, np.nan, 1.0))
+    with pytest.raises(ModelError, match="must be finite"):
+        fit_local_banks(coded, bad)

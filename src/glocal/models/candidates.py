@@ -21,7 +21,7 @@ import pandas as pd
 
 from glocal.config.models import CandidateKind, LocalModelSettings, Objective
 from glocal.core.errors import ModelError
-from glocal.models.corrections import CorrectionKind, ShrunkCorrection
+from glocal.models.corrections import CorrectionKind, IntermittentPrior, ShrunkCorrection
 from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
 
@@ -62,9 +62,17 @@ class CandidateSet:
         self.fitter = fitter
 
     def fit(
-        self, frame: pd.DataFrame, target: FloatArray, global_prediction: FloatArray
+        self,
+        frame: pd.DataFrame,
+        target: FloatArray,
+        global_prediction: FloatArray,
+        prior: IntermittentPrior | None = None,
     ) -> CandidateSet:
-        """Fit every candidate on ``frame``'s rows."""
+        """Fit every candidate on ``frame``'s rows.
+
+        ``prior``: the ``intermittent`` candidate's population prior (see
+        :class:`~glocal.models.corrections.IntermittentPrior`); ``None``: from these rows.
+        """
         settings = self.settings
         targets = {"direct": target}
         if "residual" in settings.candidates:
@@ -89,7 +97,7 @@ class CandidateSet:
                     objective=self.objective,
                 )
                 self.corrections_[kind] = correction.fit(
-                    frame[ENTITY_COLUMN], target, global_prediction
+                    frame[ENTITY_COLUMN], target, global_prediction, prior
                 )
         return self
 

@@ -28,6 +28,7 @@ Examples:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -38,7 +39,13 @@ from glocal.config.models import Objective
 from glocal.core.errors import ModelError, NotFittedError
 from glocal.models.frames import ENTITY_COLUMN, factorize_sorted
 
-__all__ = ["CorrectionKind", "ShrunkCorrection", "grouped_median"]
+__all__ = [
+    "CorrectionKind",
+    "IntermittentPrior",
+    "ShrunkCorrection",
+    "grouped_median",
+    "intermittent_prior",
+]
 
 FloatArray = npt.NDArray[np.float64]
 CorrectionKind = Literal["level", "scale", "intermittent"]
@@ -64,26 +71,55 @@ def grouped_median(codes: npt.NDArray[np.intp], values: FloatArray, n_groups: in
     return median
 
 
+@dataclass(frozen=True)
+class IntermittentPrior:
+    """The population's rate of non-zero targets and median size per non-zero target.
+
+    The one part of the ``intermittent`` candidate that is not per entity: an engine that
+    fits chunks of entities computes it once over all of them (:func:`intermittent_prior`)
+    and passes it to each chunk's fit.
+    """
+
+    rate: float
+    size: float
+
+
+def _nonzero_sums(
+    codes: npt.NDArray[np.intp], target: FloatArray, n_groups: int
+) -> tuple[FloatArray, FloatArray]:
+    nonzero = target != 0
+    n_nonzero = np.bincount(codes, nonzero, n_groups).astype(np.float64)
+    total = np.bincount(codes, np.where(nonzero, target, 0.0), n_groups).astype(np.float64)
+    return n_nonzero, total
+
+
+def intermittent_prior(entity_ids: npt.ArrayLike, target: FloatArray) -> IntermittentPrior:
+    """Return the population prior of the ``intermittent`` candidate over these rows."""
+    target = np.asarray(target, dtype=np.float64)
+    codes, uniques = factorize_sorted(entity_ids)
+    n_nonzero, total_nonzero = _nonzero_sums(codes, target, len(uniques))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own_size = total_nonzero / n_nonzero
+    sizes = own_size[n_nonzero > 0]
+    return IntermittentPrior(
+        rate=float((target != 0).mean()) if len(target) else 0.0,
+        size=float(np.median(sizes)) if len(sizes) else 0.0,
+    )
+
+
 def _intermittent_value(
     codes: npt.NDArray[np.intp],
     target: FloatArray,
     n_rows: FloatArray,
     shrinkage: float,
     objective: Objective,
+    prior: IntermittentPrior,
 ) -> FloatArray:
-    n_groups = len(n_rows)
-    nonzero = target != 0
-    n_nonzero = np.bincount(codes, nonzero, n_groups)
-    total_nonzero = np.bincount(codes, np.where(nonzero, target, 0.0), n_groups)
-    rate_prior = float(nonzero.mean()) if len(target) else 0.0
+    n_nonzero, total_nonzero = _nonzero_sums(codes, target, len(n_rows))
+    rate = (n_nonzero + shrinkage * prior.rate) / (n_rows + shrinkage)
     with np.errstate(divide="ignore", invalid="ignore"):
-        own_size = total_nonzero / n_nonzero
-    sizes = own_size[n_nonzero > 0]
-    size_prior = float(np.median(sizes)) if len(sizes) else 0.0
-    rate = (n_nonzero + shrinkage * rate_prior) / (n_rows + shrinkage)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        size = (total_nonzero + shrinkage * size_prior) / (n_nonzero + shrinkage)
-    size = np.where(np.isfinite(size), size, size_prior)
+        size = (total_nonzero + shrinkage * prior.size) / (n_nonzero + shrinkage)
+    size = np.where(np.isfinite(size), size, prior.size)
     if objective == "mae":
         return np.where(rate >= 0.5, size, 0.0)
     return np.asarray(rate * size, dtype=np.float64)
@@ -118,9 +154,17 @@ class ShrunkCorrection:
         self.objective = objective
 
     def fit(
-        self, entity_ids: npt.ArrayLike, target: FloatArray, global_prediction: FloatArray
+        self,
+        entity_ids: npt.ArrayLike,
+        target: FloatArray,
+        global_prediction: FloatArray,
+        prior: IntermittentPrior | None = None,
     ) -> ShrunkCorrection:
-        """Fit every entity's value from its rows' target and global prediction."""
+        """Fit every entity's value from its rows' target and global prediction.
+
+        ``prior`` (``intermittent`` only): the population prior; ``None`` computes it from
+        these rows. Pass the whole population's when fitting a chunk of its entities.
+        """
         if self.kind not in get_args(CorrectionKind):
             raise ModelError(
                 f"kind must be one of {list(get_args(CorrectionKind))}, got {self.kind!r}."
@@ -131,7 +175,10 @@ class ShrunkCorrection:
         n_rows = np.bincount(codes, minlength=len(uniques)).astype(np.float64)
         shrink = n_rows / (n_rows + self.shrinkage_rows)
         if self.kind == "intermittent":
-            value = _intermittent_value(codes, target, n_rows, self.shrinkage_rows, self.objective)
+            prior = prior if prior is not None else intermittent_prior(entity_ids, target)
+            value = _intermittent_value(
+                codes, target, n_rows, self.shrinkage_rows, self.objective, prior
+            )
         elif self.kind == "level" and self.objective == "mae":
             value = grouped_median(codes, residual, len(uniques)) * shrink
         elif self.kind == "level":

@@ -5,12 +5,14 @@ fold's training rows (residual-type candidates correct the global stage's in-sam
 prediction) and predicts the fold's validation rows, which the global stage predicted out
 of time too. The rows of all folds are pooled into one :class:`Evidence`, together with
 each candidate's variance floor: the variance of its residuals over the entity's training
-rows (:func:`shrunk_residual_variance`).
+rows, shrunk toward its peers' (:mod:`glocal.models.residual_variance`).
+The work runs chunk by chunk of entities: each chunk's fits and moments are per entity,
+and what spans the population is computed once over all of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,20 +22,26 @@ import pandas as pd
 from glocal.config.models import CandidateKind, LocalModelSettings, Objective, SelectionSettings
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet, blend_weight
-from glocal.models.frames import ENTITY_COLUMN, TIME_COLUMN, check_target
-from glocal.models.local_bank import BankFitter, fit_local_banks
-from glocal.models.selection import (
-    Candidate,
-    Evidence,
-    select_per_entity,
-    shrunk_residual_variance,
+from glocal.models.corrections import IntermittentPrior, intermittent_prior
+from glocal.models.frames import (
+    ENTITY_COLUMN,
+    TIME_COLUMN,
+    check_target,
+    entity_chunks,
+    factorize_sorted,
 )
+from glocal.models.local_bank import BankFitter, fit_local_banks
+from glocal.models.residual_variance import ResidualMoments, residual_moments, shrink_variances
+from glocal.models.selection import Candidate, Evidence, select_per_entity
 
 __all__ = ["candidates_from_predictions", "collect_evidence", "decide", "decoded_decisions"]
 
 FloatArray = npt.NDArray[np.float64]
 
 _BLEND = "+blend"
+
+EVIDENCE_CHUNK_ROWS = 500_000
+"""Rows per chunk of entities in :func:`collect_evidence` (in this process)."""
 
 
 def candidates_from_predictions(
@@ -61,35 +69,6 @@ def candidates_from_predictions(
     return candidates
 
 
-def _in_sample_variances(
-    candidates: CandidateSet,
-    train: pd.DataFrame,
-    y_train: FloatArray,
-    g_train: FloatArray,
-    validation_ids: npt.NDArray[Any],
-    settings: LocalModelSettings,
-    prior_rows: float,
-) -> list[FloatArray]:
-    """Per candidate, each validation row's entity's shrunk in-sample residual variance."""
-    if len(train) == 0:
-        count = len(settings.candidates) * (2 if settings.blend else 1)
-        return [np.full(len(validation_ids), np.nan) for _ in range(count)]
-    ids = train[ENTITY_COLUMN].to_numpy()
-    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-    rows = np.asarray(n_train.reindex(train[ENTITY_COLUMN]), dtype=np.float64)
-    in_sample = candidates_from_predictions(
-        candidates.predict(train, g_train),
-        blend_weight(rows, settings.blend_shrinkage_rows),
-        settings,
-        g_train,
-    )
-    variances = []
-    for candidate in in_sample:
-        per_entity = shrunk_residual_variance(ids, y_train, candidate.prediction, prior_rows)
-        variances.append(per_entity.reindex(validation_ids).to_numpy(np.float64, na_value=np.nan))
-    return variances
-
-
 def _eligible_entities(
     history: pd.DataFrame, target: FloatArray, folds: list[Fold], selection: SelectionSettings
 ) -> pd.Index:
@@ -114,7 +93,11 @@ def _eligible_entities(
 
 @dataclass(frozen=True)
 class _FoldEvidence:
-    """One fold's validation rows with every candidate's out-of-time prediction."""
+    """One fold's validation rows with every candidate's out-of-time prediction.
+
+    ``moments``: per candidate, the in-sample residual moments of the eligible entities,
+    from which the variance floors are shrunk over the whole population.
+    """
 
     fold: int
     entity_ids: npt.NDArray[Any]
@@ -122,7 +105,100 @@ class _FoldEvidence:
     global_prediction: FloatArray
     predictions: dict[CandidateKind, FloatArray]
     weight: FloatArray
-    variances: list[FloatArray]
+    moments: list[ResidualMoments]
+
+    @classmethod
+    def concat(cls, parts: list[_FoldEvidence]) -> _FoldEvidence:
+        """Stack the evidence of disjoint chunks of entities, in order."""
+        return cls(
+            fold=parts[0].fold,
+            entity_ids=np.concatenate([p.entity_ids for p in parts]),
+            target=np.concatenate([p.target for p in parts]),
+            global_prediction=np.concatenate([p.global_prediction for p in parts]),
+            predictions={
+                kind: np.concatenate([p.predictions[kind] for p in parts])
+                for kind in parts[0].predictions
+            },
+            weight=np.concatenate([p.weight for p in parts]),
+            moments=[
+                ResidualMoments.concat([p.moments[i] for p in parts])
+                for i in range(len(parts[0].moments))
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class _FoldSetup:
+    """What every chunk of one fold shares: settings, the eligible, the population prior."""
+
+    settings: LocalModelSettings
+    local_features: list[str]
+    objective: Objective
+    fitter: BankFitter
+    eligible: pd.Index
+    prior: IntermittentPrior | None
+
+
+def _in_sample_moments(
+    candidates: CandidateSet,
+    train: pd.DataFrame,
+    y_train: FloatArray,
+    g_train: FloatArray,
+    settings: LocalModelSettings,
+) -> list[ResidualMoments]:
+    """Per candidate, the moments of each (eligible) training entity's in-sample residual."""
+    ids = train[ENTITY_COLUMN].to_numpy()
+    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
+    rows = np.asarray(n_train.reindex(train[ENTITY_COLUMN]), dtype=np.float64)
+    in_sample = candidates_from_predictions(
+        candidates.predict(train, g_train),
+        blend_weight(rows, settings.blend_shrinkage_rows),
+        settings,
+        g_train,
+    )
+    factorized = factorize_sorted(ids)
+    return [
+        residual_moments(ids, y_train, candidate.prediction, factorized) for candidate in in_sample
+    ]
+
+
+def _chunk_evidence(
+    chunk: pd.DataFrame,
+    target: FloatArray,
+    masks: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
+    fold_global: tuple[FloatArray, FloatArray],
+    fold: int,
+    setup: _FoldSetup,
+) -> _FoldEvidence:
+    """Fit every candidate on a chunk's training rows of a fold; predict its validation rows."""
+    settings = setup.settings
+    train_mask, validation_mask = masks
+    train, validation = chunk.loc[train_mask], chunk.loc[validation_mask]
+    g_train, g_val = fold_global
+    n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
+    if len(train):
+        candidates = CandidateSet(
+            settings, setup.local_features, setup.objective, setup.fitter
+        ).fit(train, target[train_mask], g_train, setup.prior)
+        predictions = candidates.predict(validation, g_val)
+        keep = train[ENTITY_COLUMN].isin(setup.eligible).to_numpy()
+        moments = _in_sample_moments(
+            candidates, train.loc[keep], target[train_mask][keep], g_train[keep], settings
+        )
+    else:  # the entities had no rows before this fold: no candidate there
+        predictions = {kind: np.full(len(validation), np.nan) for kind in settings.candidates}
+        moments = [ResidualMoments.concat([]) for _ in range(n_candidates)]
+    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
+    rows = np.asarray(n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64)
+    return _FoldEvidence(
+        fold=fold,
+        entity_ids=validation[ENTITY_COLUMN].to_numpy(),
+        target=target[validation_mask],
+        global_prediction=g_val,
+        predictions=predictions,
+        weight=blend_weight(rows, settings.blend_shrinkage_rows),
+        moments=moments,
+    )
 
 
 def _fold_evidence(
@@ -130,48 +206,66 @@ def _fold_evidence(
     target: FloatArray,
     fold: Fold,
     fold_global: tuple[FloatArray, FloatArray],
-    eligible: pd.Index,
-    settings: LocalModelSettings,
-    selection: SelectionSettings,
-    local_features: list[str],
-    objective: Objective,
-    fitter: BankFitter,
+    chunks: list[slice],
+    setup: _FoldSetup,
 ) -> _FoldEvidence:
-    """Fit every candidate on the fold's training rows; predict its validation rows."""
+    """Fit every candidate on the fold's training rows, chunk by chunk of entities."""
     cutoffs = history[TIME_COLUMN]
     train_mask, validation_mask = fold.train_mask(cutoffs), fold.validation_mask(cutoffs)
-    train, validation = history.loc[train_mask], history.loc[validation_mask]
+    if "intermittent" in setup.settings.candidates:
+        ids = history[ENTITY_COLUMN].to_numpy()[train_mask]
+        setup = replace(setup, prior=intermittent_prior(ids, target[train_mask]))
+    # each chunk's rows of the fold's global predictions (which are in row order)
+    train_before = np.concatenate([[0], np.cumsum(train_mask)])
+    validation_before = np.concatenate([[0], np.cumsum(validation_mask)])
     g_train, g_val = fold_global
-    validation_ids = validation[ENTITY_COLUMN].to_numpy()
-    n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
-    if len(train):
-        candidates = CandidateSet(settings, local_features, objective, fitter)
-        candidates.fit(train, target[train_mask], g_train)
-        predictions = candidates.predict(validation, g_val)
-        keep = train[ENTITY_COLUMN].isin(eligible).to_numpy()
-        variances = _in_sample_variances(
-            candidates,
-            train.loc[keep],
-            target[train_mask][keep],
-            g_train[keep],
-            validation_ids,
-            settings,
-            selection.variance_prior_rows,
+    parts = []
+    for rows in chunks:
+        start, stop = rows.start, rows.stop
+        part_global = (
+            g_train[train_before[start] : train_before[stop]],
+            g_val[validation_before[start] : validation_before[stop]],
         )
-    else:  # the entities had no rows before this fold: no candidate there
-        predictions = {kind: np.full(len(validation), np.nan) for kind in settings.candidates}
-        variances = [np.full(len(validation), np.nan) for _ in range(n_candidates)]
-    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-    rows = np.asarray(n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64)
-    return _FoldEvidence(
-        fold=fold.index,
-        entity_ids=validation_ids,
-        target=target[validation_mask],
-        global_prediction=g_val,
-        predictions=predictions,
-        weight=blend_weight(rows, settings.blend_shrinkage_rows),
-        variances=variances,
-    )
+        masks = (train_mask[rows], validation_mask[rows])
+        chunk = history.iloc[rows]
+        parts.append(_chunk_evidence(chunk, target[rows], masks, part_global, fold.index, setup))
+    return _FoldEvidence.concat(parts)
+
+
+class _PooledRows:
+    """The validation rows of every fold, filled in place fold by fold (no second copy)."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        total = int(self.offsets[-1])
+        self.entity_ids: list[npt.NDArray[Any]] = []
+        self.target, self.global_prediction = np.empty(total), np.empty(total)
+        self.weight = np.empty(total)
+        self.fold = np.empty(total, dtype=np.int64)
+        self.predictions: dict[CandidateKind, FloatArray] = {}
+        self.floors: list[FloatArray] = []
+
+    def add(self, part: _FoldEvidence, prior_rows: float) -> None:
+        """Write the next fold's rows, with each candidate's variance floor."""
+        index = len(self.entity_ids)
+        rows = slice(int(self.offsets[index]), int(self.offsets[index + 1]))
+        total = int(self.offsets[-1])
+        self.entity_ids.append(part.entity_ids)
+        self.target[rows], self.global_prediction[rows] = part.target, part.global_prediction
+        self.weight[rows], self.fold[rows] = part.weight, part.fold
+        for kind, prediction in part.predictions.items():
+            self.predictions.setdefault(kind, np.empty(total))[rows] = prediction
+        for i, moments in enumerate(part.moments):
+            if i == len(self.floors):
+                self.floors.append(np.empty(total))
+            # no floor (NaN) only where it cannot matter: an entity that may not leave
+            # global, or a candidate without a model there (its prediction is NaN too);
+            # 0 says so and spares the selection a fallback floor
+            self.floors[i][rows] = (
+                shrink_variances(moments, prior_rows)
+                .reindex(part.entity_ids)
+                .to_numpy(np.float64, na_value=0.0)
+            )
 
 
 def collect_evidence(
@@ -184,8 +278,14 @@ def collect_evidence(
     objective: Objective,
     lags: int,
     fitter: BankFitter = fit_local_banks,
+    chunk_rows: int | None = None,
 ) -> tuple[Evidence, pd.Series]:
     """Fit the candidates per fold and collect their out-of-time validation rows.
+
+    The per-entity work runs over chunks of entities, so its working memory is that of
+    one chunk; what spans the population (the ``intermittent`` prior, the peers' prior of
+    the variance floors) is computed once over every entity, so the result does not depend
+    on the chunks.
 
     Args:
         history: Rows sorted by entity and cutoff, every target known.
@@ -198,6 +298,10 @@ def collect_evidence(
         objective: The loss the candidates serve.
         lags: Newey-West lags.
         fitter: What fits the ridge banks (the engine seam).
+        chunk_rows: Rows per chunk of entities (integer entity codes only, see
+            :func:`~glocal.models.frames.entity_chunks`); ``None``:
+            :data:`EVIDENCE_CHUNK_ROWS` in this process, one chunk for another fitter
+            (an engine that partitions the entities itself).
 
     Returns:
         The evidence of :func:`select_per_entity` and the rows per entity of ``history``.
@@ -205,39 +309,24 @@ def collect_evidence(
     """
     target = check_target(history, "history")
     eligible = _eligible_entities(history, target, folds, selection)
-    parts = [
-        _fold_evidence(
-            history,
-            target,
-            fold,
-            fold_global[fold.index],
-            eligible,
-            settings,
-            selection,
-            local_features,
-            objective,
-            fitter,
-        )
-        for fold in folds
-    ]
-    g = np.concatenate([part.global_prediction for part in parts])
-    predictions = {
-        kind: np.concatenate([part.predictions[kind] for part in parts])
-        for kind in parts[0].predictions
-    }
-    n_candidates = len(parts[0].variances)
+    if chunk_rows is None:
+        chunk_rows = EVIDENCE_CHUNK_ROWS if fitter is fit_local_banks else max(1, len(history))
+    chunks = entity_chunks(history[ENTITY_COLUMN].to_numpy(), chunk_rows)
+    setup = _FoldSetup(settings, local_features, objective, fitter, eligible, prior=None)
+    cutoffs = history[TIME_COLUMN]
+    pooled = _PooledRows([int(fold.validation_mask(cutoffs).sum()) for fold in folds])
+    for fold in folds:  # each fold's rows are written into place, then its part is freed
+        part = _fold_evidence(history, target, fold, fold_global[fold.index], chunks, setup)
+        pooled.add(part, selection.variance_prior_rows)
+        del part
     evidence = Evidence(
-        entity_ids=np.concatenate([part.entity_ids for part in parts]),
-        target=np.concatenate([part.target for part in parts]),
-        global_prediction=g,
+        entity_ids=np.concatenate(pooled.entity_ids),
+        target=pooled.target,
+        global_prediction=pooled.global_prediction,
         candidates=candidates_from_predictions(
-            predictions,
-            np.concatenate([part.weight for part in parts]),
-            settings,
-            g,
-            [np.concatenate([part.variances[i] for part in parts]) for i in range(n_candidates)],
+            pooled.predictions, pooled.weight, settings, pooled.global_prediction, pooled.floors
         ),
-        fold=np.concatenate([np.full(len(part.target), part.fold) for part in parts]),
+        fold=pooled.fold,
         objective=objective,
         lags=lags,
         prior_rows=selection.variance_prior_rows,

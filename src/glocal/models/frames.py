@@ -7,6 +7,7 @@ The model layer does not import the feature layer; it only relies on the panel c
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "check_target",
     "coded_entities",
     "concat_frames",
+    "entity_chunks",
     "factorize_sorted",
     "numeric_matrix",
     "panel_categorical_columns",
@@ -159,3 +161,35 @@ def factorize_sorted(values: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.
         return dense[array].astype(np.int64), np.flatnonzero(present)
     codes, uniques = pd.factorize(pd.Index(array), sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
+
+
+def entity_chunks(codes: npt.ArrayLike, chunk_rows: int) -> list[slice]:
+    """Split rows sorted by integer entity code into slices that never split an entity.
+
+    Each slice holds about ``chunk_rows`` rows (more when one entity alone has more), so
+    per-entity work can run chunk by chunk in bounded memory. Rows that are not integer
+    codes in non-decreasing order are one slice: they cannot be cut without a sort.
+
+    Examples:
+        >>> entity_chunks(np.array([0, 0, 1, 1, 1, 2, 3, 3]), 3)
+        [slice(0, 2, None), slice(2, 5, None), slice(5, 8, None)]
+
+    """
+    array = np.asarray(codes)
+    n = len(array)
+    contiguous = array.dtype.kind in "iu" and bool(np.all(array[1:] >= array[:-1]))
+    if n <= chunk_rows or not contiguous:
+        return [slice(0, n)]
+    starts = np.flatnonzero(np.concatenate([[True], array[1:] != array[:-1]]))
+    bounds = [0]
+    while bounds[-1] < n:
+        # the last entity start within reach; an entity longer than a chunk is one chunk
+        reach = np.searchsorted(starts, bounds[-1] + chunk_rows, side="right") - 1
+        following = np.searchsorted(starts, bounds[-1], side="right")
+        cut = int(starts[reach]) if starts[reach] > bounds[-1] else None
+        if bounds[-1] + chunk_rows >= n:
+            cut = n
+        elif cut is None:
+            cut = int(starts[following]) if following < len(starts) else n
+        bounds.append(cut)
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]

@@ -26,6 +26,7 @@ from glocal.models.frames import (
     ENTITY_COLUMN,
     TARGET_COLUMN,
     check_columns,
+    entity_chunks,
     numeric_matrix,
     panel_categorical_columns,
     panel_feature_columns,
@@ -37,6 +38,9 @@ __all__ = ["BankFitter", "LocalModelBank", "fit_local_banks", "numeric_feature_c
 FloatArray = npt.NDArray[np.float64]
 
 _COEF, _MEAN, _SCALE = "coef:", "mean:", "scale:"
+
+FIT_CHUNK_ROWS = 1 << 20
+"""Rows per chunk of entities when a bank is fitted or predicts (bounds the copies)."""
 
 
 def numeric_feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -114,23 +118,34 @@ def fit_local_banks(
     features = features if features is not None else numeric_feature_columns(frame)
     check_columns(frame, features, "training")
     codes, entities = _entity_codes(frame)
-    matrix = numeric_matrix(frame, features)
-    stacked = np.column_stack([np.asarray(v, dtype=np.float64) for v in targets.values()])
-    if stacked.shape[0] != len(frame):
-        raise ModelError(f"targets have {stacked.shape[0]} rows, the frame has {len(frame)}.")
-    if not np.isfinite(stacked).all():
-        raise ModelError("local model targets must be finite; found NaN or infinite values.")
-    fits = fit_grouped_ridge(
-        matrix,
-        stacked,
-        codes,
-        len(entities),
-        alphas=alphas,
-        standardize=standardize,
-        min_rows=min_train_rows,
-        n_jobs=n_jobs,
-        clip=clip,
-    )
+    columns = [np.asarray(v, dtype=np.float64) for v in targets.values()]
+    if any(len(column) != len(frame) for column in columns):
+        lengths = sorted({len(column) for column in columns})
+        raise ModelError(f"targets have {lengths} rows, the frame has {len(frame)}.")
+    parts = []
+    # a chunk of entities at a time: the feature matrix is never copied whole
+    for rows in entity_chunks(codes, FIT_CHUNK_ROWS):
+        stacked = np.column_stack([column[rows] for column in columns])
+        if not np.isfinite(stacked).all():
+            raise ModelError("local model targets must be finite; found NaN or infinite values.")
+        # chunks of sorted rows hold a run of codes; one chunk of everything may be unsorted
+        whole = rows.stop - rows.start == len(frame)
+        first = 0 if whole else int(codes[rows.start])
+        last = len(entities) if whole else int(codes[rows.stop - 1]) + 1
+        parts.append(
+            fit_grouped_ridge(
+                numeric_matrix(frame.iloc[rows], features),
+                stacked,
+                codes[rows] - first,
+                last - first,
+                alphas=alphas,
+                standardize=standardize,
+                min_rows=min_train_rows,
+                n_jobs=n_jobs,
+                clip=clip,
+            )
+        )
+    fits = [RidgeArrays.concat([part[k] for part in parts]) for k in range(len(columns))]
     banks: dict[str, LocalModelBank] = {}
     for name, arrays in zip(targets, fits, strict=True):
         bank = LocalModelBank(
@@ -288,9 +303,12 @@ class LocalModelBank:
         self._check_fitted()
         check_columns(frame, [ENTITY_COLUMN, *self.feature_columns_], "prediction")
         codes = self.entity_codes(frame[ENTITY_COLUMN])
-        return predict_grouped_ridge(
-            numeric_matrix(frame, self.feature_columns_), codes, self._arrays
-        )
+        prediction = np.empty(len(frame))
+        for start in range(0, len(frame), FIT_CHUNK_ROWS):  # never a copy of every row
+            rows = slice(start, start + FIT_CHUNK_ROWS)
+            features = numeric_matrix(frame.iloc[rows], self.feature_columns_)
+            prediction[rows] = predict_grouped_ridge(features, codes[rows], self._arrays)
+        return prediction
 
     def predict_codes(self, features: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
         """Predict rows given their feature matrix and entity codes; NaN where code is -1.

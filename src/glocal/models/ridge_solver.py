@@ -72,6 +72,24 @@ class RidgeArrays:
     target_max: FloatArray
     clip: float = np.inf
 
+    @classmethod
+    def concat(cls, parts: Sequence[RidgeArrays]) -> RidgeArrays:
+        """Stack the states of disjoint runs of groups, in order (same clip)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            means=np.concatenate([p.means for p in parts]),
+            scales=np.concatenate([p.scales for p in parts]),
+            coef=np.concatenate([p.coef for p in parts]),
+            intercept=np.concatenate([p.intercept for p in parts]),
+            alpha=np.concatenate([p.alpha for p in parts]),
+            n_rows=np.concatenate([p.n_rows for p in parts]),
+            fitted=np.concatenate([p.fitted for p in parts]),
+            target_min=np.concatenate([p.target_min for p in parts]),
+            target_max=np.concatenate([p.target_max for p in parts]),
+            clip=parts[0].clip,
+        )
+
 
 def _chunks(sorted_counts: IntArray, budget_rows: int) -> list[tuple[int, int]]:
     """Split groups sorted by row count into ``[start, stop)`` runs of padded size <= budget."""

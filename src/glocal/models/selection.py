@@ -43,8 +43,9 @@ from scipy import stats
 from glocal.config.models import Objective, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.decisions import DECISION_COLUMNS
-from glocal.models.frames import ENTITY_COLUMN, factorize_sorted
+from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.losses import row_loss
+from glocal.models.residual_variance import grouped_mean, shrunk_residual_variance
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -125,66 +126,15 @@ class Evidence:
 
 
 # -- statistics ---------------------------------------------------------------------------
-def _grouped_mean(codes: IntArray, values: FloatArray, counts: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.bincount(codes, values, len(counts)) / counts
-
-
-def shrunk_residual_variance(
-    entity_ids: npt.ArrayLike,
-    target: FloatArray,
-    prediction: FloatArray,
-    prior_rows: float,
-    bins: int = 20,
-) -> pd.Series:
-    """Return each entity's residual variance shrunk toward its peers' (an empirical prior).
-
-    The residual is ``target - prediction`` (e.g. the global model's, in sample); peers are
-    the entities in the same quantile bin of mean ``|prediction|``: their median variance
-    is the prior, weighted as ``prior_rows`` rows.
-
-    Examples:
-        >>> ids = np.repeat(["quiet", "busy", "other"], 4)
-        >>> y = np.array([0, 0, 0, 0, 5, -5, 5, -5, 1, -1, 1, -1], dtype=float)
-        >>> v = shrunk_residual_variance(ids, y, np.zeros(12), prior_rows=4, bins=1)
-        >>> bool(v["quiet"] > 0), bool(v["busy"] > v["quiet"])
-        (True, True)
-
-    """
-    all_codes, uniques = factorize_sorted(entity_ids)  # the order of uniques is irrelevant
-    residual = np.asarray(target, dtype=np.float64) - prediction
-    finite = np.isfinite(residual)
-    codes, residual = all_codes[finite], residual[finite]
-    n = np.bincount(codes, minlength=len(uniques)).astype(np.float64)
-    mean = _grouped_mean(codes, residual, n)
-    variance = np.nan_to_num(_grouped_mean(codes, (residual - mean[codes]) ** 2, n))
-    mean_level = np.nan_to_num(_grouped_mean(codes, np.abs(prediction[finite]), n))
-    n_bins = max(1, min(bins, len(uniques) // 20))
-    quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
-    edges = np.quantile(mean_level, quantiles) if n_bins > 1 else np.zeros(0)
-    bin_of = np.searchsorted(edges, mean_level, side="right")
-    prior = np.zeros(n_bins)
-    for index in range(n_bins):
-        members = variance[(bin_of == index) & (n > 1)]
-        positive = members[members > 0]
-        prior[index] = float(np.median(positive)) if len(positive) else 0.0
-    fallback = variance[variance > 0]
-    prior[prior == 0] = float(np.median(fallback)) if len(fallback) else 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shrunk = (n * variance + prior_rows * prior[bin_of]) / (n + prior_rows)
-    shrunk[n == 0] = np.nan
-    return pd.Series(shrunk, index=pd.Index(uniques, name=ENTITY_COLUMN), name="variance")
-
-
 def _newey_west_variance(
     codes: IntArray, fold: IntArray, centered: FloatArray, counts: FloatArray, lags: int
 ) -> FloatArray:
     """Return the variance of each entity's rows around their mean, with Bartlett lags."""
-    variance = _grouped_mean(codes, centered**2, counts)
+    variance = grouped_mean(codes, centered**2, counts)
     for lag in range(1, lags + 1):
         same = (codes[lag:] == codes[:-lag]) & (fold[lag:] == fold[:-lag])
         product = np.where(same, centered[lag:] * centered[:-lag], 0.0)
-        autocovariance = _grouped_mean(codes[lag:], product, counts)
+        autocovariance = grouped_mean(codes[lag:], product, counts)
         variance += 2.0 * (1.0 - lag / (lags + 1.0)) * autocovariance
     return np.maximum(variance, 0.0)
 
@@ -203,10 +153,26 @@ class _Rows:
     n_entities: int
 
 
+def _entity_codes(entity_ids: npt.ArrayLike, entities: pd.Index) -> IntArray:
+    """Each row's position in ``entities`` (-1: unknown); no hashing for 0..n-1 codes."""
+    ids = np.asarray(entity_ids)
+    n = len(entities)
+    if (
+        ids.dtype.kind in "iu"
+        and entities.dtype.kind in "iu"
+        and n
+        and entities[0] == 0
+        and entities[n - 1] == n - 1
+        and entities.is_monotonic_increasing
+        and entities.is_unique
+    ):  # the integer codes of coded_entities: a code is its own position
+        codes = ids.astype(np.int64)
+        return np.where((codes >= 0) & (codes < n), codes, -1)
+    return np.asarray(entities.get_indexer(pd.Index(ids)), dtype=np.int64)
+
+
 def _rows(evidence: Evidence, entities: pd.Index) -> _Rows:
-    codes = np.asarray(
-        entities.get_indexer(pd.Index(np.asarray(evidence.entity_ids))), dtype=np.int64
-    )
+    codes = _entity_codes(evidence.entity_ids, entities)
     y = np.asarray(evidence.target, dtype=np.float64)
     g = np.asarray(evidence.global_prediction, dtype=np.float64)
     fold = (
@@ -219,25 +185,36 @@ def _rows(evidence: Evidence, entities: pd.Index) -> _Rows:
     if len(lengths) > 1:
         raise ModelError("entity_ids, target, global_prediction and candidates differ in length.")
     seen = codes >= 0
-    ids = np.asarray(evidence.entity_ids)[seen]
+    everyone = bool(seen.all())
+
+    def kept(values: npt.ArrayLike) -> FloatArray:
+        array = np.asarray(values, dtype=np.float64)
+        return array if everyone else array[seen]
+
+    ids = np.asarray(evidence.entity_ids)
+    if not everyone:
+        ids, codes, fold = ids[seen], codes[seen], fold[seen]
+    y = kept(y)
     variances = []
     for candidate in evidence.candidates:
-        prediction = np.asarray(candidate.prediction, dtype=np.float64)[seen]
-        own = shrunk_residual_variance(ids, y[seen], prediction, evidence.prior_rows)
+        given = None if candidate.variance is None else kept(candidate.variance)
+        if given is not None and np.isfinite(given).all():
+            variances.append(given)  # every row has its floor: no fallback needed
+            continue
+        prediction = kept(candidate.prediction)
+        own = shrunk_residual_variance(ids, y, prediction, evidence.prior_rows)
         fallback = own.reindex(entities).to_numpy(dtype=np.float64, na_value=np.nan)
-        fallback = np.nan_to_num(fallback[codes[seen]])
-        if candidate.variance is None:
-            variances.append(fallback)
-        else:
-            given = np.asarray(candidate.variance, dtype=np.float64)[seen]
-            variances.append(np.where(np.isfinite(given), given, fallback))
+        fallback = np.nan_to_num(fallback[codes])
+        if given is not None:
+            fallback = np.where(np.isfinite(given), given, fallback)
+        variances.append(fallback)
     return _Rows(
-        codes=codes[seen],
-        fold=fold[seen],
-        target=y[seen],
-        global_prediction=g[seen],
-        predictions=[np.asarray(c.prediction, dtype=np.float64)[seen] for c in evidence.candidates],
-        weights=[None if c.weight is None else c.weight[seen] for c in evidence.candidates],
+        codes=codes,
+        fold=fold,
+        target=y,
+        global_prediction=kept(g),
+        predictions=[kept(c.prediction) for c in evidence.candidates],
+        weights=[None if c.weight is None else kept(c.weight) for c in evidence.candidates],
         variances=variances,
         n_entities=len(entities),
     )
@@ -266,7 +243,7 @@ def _best_candidates(
     counts = np.bincount(codes, minlength=n).astype(np.float64)
     nonzero = np.bincount(codes, y != 0, n).astype(np.float64)
     loss_global = row_loss(y, g, objective)
-    mean_global = _grouped_mean(codes, loss_global, counts)
+    mean_global = grouped_mean(codes, loss_global, counts)
     # overlapping target windows: L + 1 consecutive rows carry about one window's news
     n_eff = counts / (lags + 1.0) + 1.0
     best_gain = np.full(n, -np.inf)
@@ -279,7 +256,7 @@ def _best_candidates(
         available = (counts > 0) & ~missing
         c = np.nan_to_num(prediction)
         difference = loss_global - row_loss(y, c, objective)
-        gain = _grouped_mean(codes, difference, counts)
+        gain = grouped_mean(codes, difference, counts)
         empirical = _newey_west_variance(codes, fold, difference - gain[codes], counts, lags)
         spread = (c - g) ** 2
         variance_y = rows.variances[index][use]
@@ -287,7 +264,7 @@ def _best_candidates(
             per_row = spread * variance_y / (variance_y + spread / 4.0 + 1e-300)
         else:
             per_row = 4.0 * spread * variance_y
-        floor = _grouped_mean(codes, per_row, counts)
+        floor = grouped_mean(codes, per_row, counts)
         with np.errstate(divide="ignore", invalid="ignore"):
             # the Newey-West variance is already a long-run variance; the floor is a
             # per-row variance, so it is spread over independent windows, not rows
@@ -382,7 +359,7 @@ def _decisions(
         elif weight is not None:
             weights[mine] = weight.reindex(entities).to_numpy(dtype=np.float64)[mine]
         else:
-            weights[mine] = _grouped_mean(rows.codes, own, best.counts)[mine]
+            weights[mine] = grouped_mean(rows.codes, own, best.counts)[mine]
     return decision, weights
 
 

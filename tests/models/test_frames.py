@@ -1,0 +1,28 @@
+"""Entity chunks: slices of rows that never split an entity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from glocal.models.frames import entity_chunks
+
+
+def test_chunks_cover_every_row_once_and_never_split_an_entity() -> None:
+    codes = np.repeat(np.arange(50), np.random.default_rng(0).integers(1, 9, size=50))
+    chunks = entity_chunks(codes, 20)
+    assert chunks[0].start == 0 and chunks[-1].stop == len(codes)
+    assert all(a.stop == b.start for a, b in zip(chunks[:-1], chunks[1:], strict=True))
+    for chunk in chunks[1:]:
+        assert codes[chunk.start] != codes[chunk.start - 1]
+    assert len(chunks) > 5
+
+
+def test_an_entity_longer_than_a_chunk_is_one_chunk() -> None:
+    codes = np.array([0, 1, 1, 1, 1, 1, 2])
+    assert entity_chunks(codes, 2) == [slice(0, 1), slice(1, 6), slice(6, 7)]
+
+
+def test_unsorted_or_non_integer_entities_are_one_chunk() -> None:
+    assert entity_chunks(np.array([2, 0, 1, 1]), 1) == [slice(0, 4)]
+    assert entity_chunks(np.array(["a", "a", "b"]), 1) == [slice(0, 3)]
+    assert entity_chunks(np.array([], dtype=np.int64), 5) == [slice(0, 0)]
