@@ -1,9 +1,10 @@
 """The local part of the hybrid fit at one million entities, on one machine.
 
 1,000,000 entities x 20 weekly rows x 10 features (half the entities with a planted
-deviation from a shared linear function, and a level shift, so that many leave global). A stand-in global prediction (the shared
-function plus noise) replaces the LightGBM stage, so what is timed is glocal's own
-per-entity work, exactly as ``HybridModel.fit`` runs it after its global stage:
+deviation from a shared linear function, and a level shift, so that many leave global).
+A stand-in global prediction (the shared function plus noise) replaces the LightGBM
+stage, so what is timed is glocal's own per-entity work, exactly as ``HybridModel.fit``
+runs it after its global stage:
 
 0. the entity ids replaced by integer codes (``coded_entities``), as ``fit`` does;
 1. ``collect_evidence``: every candidate kind (direct and residual ridge banks, level,

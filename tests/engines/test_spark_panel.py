@@ -78,8 +78,9 @@ def test_cutoff_bounds_without_btyd_or_country_and_with_timestamps_equal_too(
     panel, latest = build_panel_and_latest(plain, settings)
     assert "baseline_btyd" not in panel.columns and "country" not in panel.columns
     assert built.countries is None
-    _assert_same_panels(panel, built.to_pandas(built.panel))
-    _assert_same_panels(latest, built.to_pandas(built.latest))
+    spark_panel, spark_latest = built.collect()  # both in one job
+    _assert_same_panels(panel, spark_panel)
+    _assert_same_panels(latest, spark_latest)
 
 
 @pytest.mark.usefixtures("nanos")

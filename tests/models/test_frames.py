@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from glocal.models.frames import entity_chunks
@@ -11,7 +13,7 @@ def test_chunks_cover_every_row_once_and_never_split_an_entity() -> None:
     codes = np.repeat(np.arange(50), np.random.default_rng(0).integers(1, 9, size=50))
     chunks = entity_chunks(codes, 20)
     assert chunks[0].start == 0 and chunks[-1].stop == len(codes)
-    assert all(a.stop == b.start for a, b in zip(chunks[:-1], chunks[1:], strict=True))
+    assert all(a.stop == b.start for a, b in itertools.pairwise(chunks))
     for chunk in chunks[1:]:
         assert codes[chunk.start] != codes[chunk.start - 1]
     assert len(chunks) > 5

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ import pandas as pd
 import pytest
 
 from glocal.config import Settings, Workspace
-from glocal.core.errors import ConfigError
-from glocal.data import latest_data_version
+from glocal.core.errors import ConfigError, DataFileError
+from glocal.data import DataVersion, latest_data_version
 from glocal.data.versions import CLEAN_FILE
 from glocal.features import build_panel_and_latest, read_current_panel, read_panel
 from glocal.models import HybridModel
@@ -167,13 +168,33 @@ def test_an_incremental_run_on_spark_retrains_as_the_local_engine(
     )
 
 
-@pytest.mark.spark
-def test_fingerprints_on_spark_equal_the_local_ones(first_run: Run) -> None:
+@dataclass(frozen=True)
+class _CleanData:
+    """The first run's workspace, data version and cleaned file, and Spark settings."""
+
+    workspace: Workspace
+    version: DataVersion
+    clean_file: Path
+    settings: Settings
+
+
+@pytest.fixture
+def clean_data(first_run: Run) -> _CleanData:
     pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
     workspace = first_run[0]
     version = latest_data_version(workspace)
-    clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
-    settings = Settings.model_validate({"engine": "spark", "spark": {"master": "local[2]"}})
+    return _CleanData(
+        workspace,
+        version,
+        workspace.processed_dir(version.version) / CLEAN_FILE,
+        Settings.model_validate({"engine": "spark", "spark": {"master": "local[2]"}}),
+    )
+
+
+@pytest.mark.spark
+def test_fingerprints_on_spark_equal_the_local_ones(clean_data: _CleanData) -> None:
+    workspace, version = clean_data.workspace, clean_data.version
+    settings, clean_file = clean_data.settings, clean_data.clean_file
     for as_of in (None, dt.date(2011, 6, 1)):
         local = entity_fingerprints(transactions_as_of(workspace, version, as_of))
         got = fingerprints_on_spark(settings, clean_file, as_of)
@@ -182,12 +203,9 @@ def test_fingerprints_on_spark_equal_the_local_ones(first_run: Run) -> None:
 
 
 @pytest.mark.spark
-def test_an_as_of_panel_on_spark_equals_the_local_one(first_run: Run) -> None:
-    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
-    workspace = first_run[0]
-    version = latest_data_version(workspace)
-    clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
-    settings = Settings.model_validate({"engine": "spark", "spark": {"master": "local[2]"}})
+def test_an_as_of_panel_on_spark_equals_the_local_one(clean_data: _CleanData) -> None:
+    workspace, version = clean_data.workspace, clean_data.version
+    settings, clean_file = clean_data.settings, clean_data.clean_file
     as_of = dt.date(2011, 6, 1)
     panel, latest = panel_on_spark(settings, clean_file, as_of)
     expected = build_panel_and_latest(
@@ -196,3 +214,46 @@ def test_an_as_of_panel_on_spark_equals_the_local_one(first_run: Run) -> None:
     assert panel["cutoff"].max() < pd.Timestamp(as_of)
     pd.testing.assert_frame_equal(panel, expected[0], check_exact=True)
     pd.testing.assert_frame_equal(latest, expected[1], check_exact=True)
+
+
+_SHARED_SESSION_SCRIPT = """
+from glocal.config import Settings
+from glocal.pipeline.engine import shared_spark_session, spark_for
+settings = Settings.model_validate({"engine": "spark", "spark": {"master": "local[1]"}})
+with shared_spark_session():
+    with spark_for(settings, "first step") as first:
+        pass
+    with spark_for(settings, "second step") as second:
+        print("same", first is second or first._jsparkSession.equals(second._jsparkSession))
+        print("running after a step", not first.sparkContext._jsc.sc().isStopped())
+print("stopped at the end", first.sparkContext._jsc is None)
+"""
+
+
+@pytest.mark.spark
+def test_the_steps_of_a_run_share_one_spark_session_stopped_at_its_end() -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    done = subprocess.run(  # a new process: no session of another test is active there
+        [sys.executable, "-c", _SHARED_SESSION_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [
+        "same True",
+        "running after a step True",
+        "stopped at the end True",
+    ], done.stdout
+
+
+@pytest.mark.spark
+def test_a_damaged_transactions_file_is_named_with_what_to_do(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra to run the Spark tests")
+    damaged = tmp_path / "processed" / "v0007" / CLEAN_FILE
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"PAR1 this is not a Parquet file")
+    settings = Settings.model_validate({"engine": "spark", "spark": {"master": "local[1]"}})
+    for read in (panel_on_spark, fingerprints_on_spark):
+        with pytest.raises(DataFileError, match=r"data version v0007 .*ingest the source"):
+            read(settings, damaged, None)

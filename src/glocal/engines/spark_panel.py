@@ -45,7 +45,7 @@ from glocal.features.cutoffs import CutoffRange, entity_cutoff_grid, resolve_cut
 from glocal.features.running_totals import RunningTotals
 from glocal.features.schema import BASELINE_PREFIX, CUTOFF, CUTOFF_DTYPE, ENTITY, finalize_panel
 from glocal.features.snapshot_features import BTYD_INPUT_PREFIX, snapshot_features
-from glocal.features.transactions_input import REQUIRED_COLUMNS
+from glocal.features.transactions_input import check_required_columns
 from glocal.features.transactions_panel import add_calendar
 from glocal.features.transactions_sql import MEASURES
 
@@ -142,6 +142,8 @@ class SparkPanel:
     countries: list[str] | None
     cached: SparkFrame
     """Both frames' common rows, cached by Spark: :meth:`unpersist` frees them."""
+    both: SparkFrame
+    """The rows of both, with the kind of each (:meth:`collect` reads them in one job)."""
 
     def unpersist(self) -> None:
         """Free the cached rows (after the frames were written or collected)."""
@@ -150,6 +152,14 @@ class SparkPanel:
     def to_pandas(self, frame: SparkFrame) -> pd.DataFrame:
         """Collect ``panel`` or ``latest`` here, in the panel contract of the local builder."""
         return panel_contract(frame.toPandas(), self.countries)
+
+    def collect(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Collect the panel and the latest snapshot here in one Spark job (one BG/NBD fill)."""
+        rows = self.both.toPandas()
+        kind = rows.pop(_KIND).to_numpy()
+        panel = panel_contract(rows.loc[kind == 0].reset_index(drop=True), self.countries)
+        latest = panel_contract(rows.loc[kind == 1].reset_index(drop=True), self.countries)
+        return panel, latest
 
 
 def panel_contract(rows: pd.DataFrame, countries: list[str] | None) -> pd.DataFrame:
@@ -166,13 +176,7 @@ def panel_contract(rows: pd.DataFrame, countries: list[str] | None) -> pd.DataFr
 def _check_columns(transactions: SparkFrame) -> None:
     from pyspark.sql.types import NumericType
 
-    missing = [column for column in REQUIRED_COLUMNS if column not in transactions.columns]
-    if missing:
-        raise DataValidationError(
-            f"the transactions lack the column(s) {missing}; found {transactions.columns}. "
-            "Build the panel from `glocal ingest` output (data/processed/<version>/"
-            "transactions.parquet), which has every column of the cleaned-transactions contract."
-        )
+    check_required_columns(transactions.columns, "data/processed/<version>/transactions.parquet")
     for column in ("quantity", "amount"):
         kind = transactions.schema[column].dataType
         if not isinstance(kind, NumericType):
@@ -474,4 +478,5 @@ def build_panel_spark(
         latest=out.where(sf.col(_KIND) == 1).drop(_KIND),
         countries=countries,
         cached=cached,
+        both=out,
     )

@@ -7,7 +7,7 @@ import pandas as pd
 
 from glocal.core.errors import DataValidationError
 
-__all__ = ["REQUIRED_COLUMNS", "prepare_transactions"]
+__all__ = ["REQUIRED_COLUMNS", "check_required_columns", "prepare_transactions"]
 
 REQUIRED_COLUMNS = (
     "entity_id",
@@ -19,6 +19,24 @@ REQUIRED_COLUMNS = (
     "is_cancellation",
 )
 """Columns of the cleaned-transactions contract the features need; ``country`` is optional."""
+
+
+def check_required_columns(columns: list[str], where: str) -> None:
+    """Refuse transactions without every column of :data:`REQUIRED_COLUMNS`.
+
+    ``where`` says where the contract's files come from (a function, a path).
+
+    Raises:
+        DataValidationError: naming the missing columns and where to get complete ones.
+
+    """
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        raise DataValidationError(
+            f"the transactions lack the column(s) {missing}; found {columns}. Build the "
+            f"panel from `glocal ingest` output ({where}), which has every column of the "
+            "cleaned-transactions contract."
+        )
 
 
 def prepare_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
@@ -34,13 +52,7 @@ def prepare_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.I
         DataValidationError: naming the missing or malformed column.
 
     """
-    missing = [column for column in REQUIRED_COLUMNS if column not in transactions.columns]
-    if missing:
-        raise DataValidationError(
-            f"the transactions lack the column(s) {missing}; found {list(transactions.columns)}. "
-            "Build the panel from `glocal ingest` output (glocal.data.load_clean_transactions), "
-            "which has every column of the cleaned-transactions contract."
-        )
+    check_required_columns(list(transactions.columns), "glocal.data.load_clean_transactions")
     if transactions.empty:
         raise DataValidationError("the transactions are empty: there is nothing to build from.")
     timestamp = transactions["timestamp"]

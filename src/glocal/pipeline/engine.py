@@ -5,7 +5,8 @@ final model (:class:`~glocal.models.local_bank.BankFitter`): the in-process fit,
 Spark fit of :class:`~glocal.engines.spark_bank.SparkBankFitter`. :func:`score_with_spark`
 scores a snapshot file on Spark with a bundle broadcast
 (:func:`~glocal.engines.spark_scoring.score_spark`). Both use a session started for the
-step and stopped after it, or the process's active session, left running, when glocal
+step and stopped after it (or, within :func:`shared_spark_session`, as a run does, one
+session for every step), or the process's active session, left running, when glocal
 runs inside a notebook or a ``spark-submit`` job. Both engines give the same models and
 the same scores.
 """
@@ -16,6 +17,8 @@ import datetime as dt
 import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from glocal.config import Settings
-from glocal.core.errors import ConfigError
+from glocal.core.errors import ConfigError, DataFileError
 from glocal.core.logging import get_logger
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ __all__ = [
     "fingerprints_on_spark",
     "panel_on_spark",
     "score_with_spark",
+    "shared_spark_session",
     "spark_for",
 ]
 
@@ -75,10 +79,44 @@ def spark_for(settings: Settings, app_name: str) -> Iterator[Any]:
             "spark://host:7077."
         ) from None
     _log.info("%s runs on Spark at %s", app_name, settings.spark.master)
+    shared = _SHARED.get()
+    if shared is not None:  # the run's later steps use it too; the run stops it
+        shared.session = session
+        yield session
+        return
     try:
         yield session
     finally:
         session.stop()
+
+
+@dataclass
+class _SharedSession:
+    """The session the steps of one run share: started by the first, stopped at the end."""
+
+    session: Any = None
+
+
+_SHARED: ContextVar[_SharedSession | None] = ContextVar("glocal_shared_spark", default=None)
+
+
+@contextmanager
+def shared_spark_session() -> Iterator[None]:
+    """Share one Spark session between the Spark steps within this block.
+
+    The session starts when the first step needs it (never, on ``engine: local``) and
+    stops when the block ends. Spark takes seconds to start, and a run has four Spark
+    steps (features, fingerprints, training, scoring). A session that was active before
+    the block is used and left running, as in :func:`spark_for`.
+    """
+    shared = _SharedSession()
+    token = _SHARED.set(shared)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+        if shared.session is not None:
+            shared.session.stop()
 
 
 @contextmanager
@@ -142,6 +180,25 @@ def _nanos_as_long(session: Any) -> Iterator[None]:
             session.conf.set(key, before)
 
 
+def _read_transactions(session: Any, transactions_file: Path) -> Any:
+    """Return Spark's frame of a data version's cleaned transactions.
+
+    Raises:
+        DataFileError: Spark cannot read the file (damaged, or not Parquet).
+
+    """
+    try:
+        return session.read.parquet(str(transactions_file))
+    except Exception as exc:  # AnalysisException, Py4JJavaError: no common base class
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        version = transactions_file.parent.name
+        raise DataFileError(
+            f"Spark cannot read the cleaned transactions of data version {version} at "
+            f"{transactions_file} ({reason}). Delete data/versions/{version}.json and "
+            "ingest the source file again."
+        ) from None
+
+
 def panel_on_spark(
     settings: Settings, transactions_file: Path, as_of: dt.date | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -152,17 +209,18 @@ def panel_on_spark(
 
     Raises:
         ConfigError: As :func:`spark_for`, or bad cutoff bounds.
+        DataFileError: Spark cannot read the file.
         DataValidationError: the file breaks the cleaned-transactions contract.
 
     """
     from glocal.engines.spark_panel import build_panel_spark, transactions_before
 
     with spark_for(settings, "glocal features") as session, _nanos_as_long(session):
-        transactions = session.read.parquet(str(transactions_file))
+        transactions = _read_transactions(session, transactions_file)
         if as_of is not None:
             transactions = transactions_before(transactions, as_of)
         built = build_panel_spark(transactions, settings.features, buckets=settings.spark.buckets)
-        panel, latest = built.to_pandas(built.panel), built.to_pandas(built.latest)
+        panel, latest = built.collect()
         built.unpersist()
     return panel, latest
 
@@ -185,7 +243,7 @@ def fingerprints_on_spark(
     from glocal.engines.spark_panel import transactions_before
 
     with spark_for(settings, "glocal fingerprints") as session, _nanos_as_long(session):
-        transactions = session.read.parquet(str(transactions_file))
+        transactions = _read_transactions(session, transactions_file)
         if as_of is not None:
             transactions = transactions_before(transactions, as_of)
         transactions.createOrReplaceTempView("glocal_fingerprint_lines")

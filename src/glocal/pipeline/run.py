@@ -33,7 +33,7 @@ from glocal.core.progress import StepProgress, step_progress
 from glocal.core.storage import is_url
 from glocal.data import DataVersion
 from glocal.data.versions import CLEAN_FILE
-from glocal.pipeline.engine import bank_fitter
+from glocal.pipeline.engine import bank_fitter, shared_spark_session
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.predict import (
     daily_prediction_path,
@@ -520,10 +520,11 @@ def run_pipeline(
     if stop_after is not None and stop_after not in STEPS:
         raise ConfigError(f"stop after {stop_after!r}: not a step; use one of {', '.join(STEPS)}.")
     options = _Options(data, retrain_global, as_of, on_step, stop_after)
-    if as_of is None:
-        return _run(workspace, settings, options)
-    with clock.frozen_at(clock.as_of_moment(as_of)):
-        return _run(workspace, settings, options)
+    with shared_spark_session():  # engine spark: one session for every step of the run
+        if as_of is None:
+            return _run(workspace, settings, options)
+        with clock.frozen_at(clock.as_of_moment(as_of)):
+            return _run(workspace, settings, options)
 
 
 @dataclass(frozen=True)
