@@ -67,6 +67,23 @@ def test_constant_and_missing_features_and_thin_groups() -> None:
     assert np.isfinite(prediction).all()
 
 
+def test_a_feature_constant_within_a_group_gets_exactly_zero() -> None:
+    # not 1e-25 of the eigensolver's rounding: another engine, summing in another order,
+    # must find the same coefficient
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 6))
+    codes = np.repeat(np.arange(20), 20).astype(np.int64)
+    x[codes % 3 == 0, 4] = 0.0  # a count that never moved for these entities
+    x[codes % 3 == 1, 1] = 2.5
+    y = x @ rng.normal(size=6) + rng.normal(size=400)
+    for alphas in ([1.0], [0.1, 1.0, 10.0]):
+        (arrays,) = fit_grouped_ridge(x, y, codes, 20, alphas=alphas, clip=3.0)
+        groups = np.arange(20)
+        assert (arrays.coef[groups % 3 == 0, 4] == 0.0).all()
+        assert (arrays.coef[groups % 3 == 1, 1] == 0.0).all()
+        assert (arrays.coef[groups % 3 == 2] != 0.0).all()
+
+
 def test_min_rows_and_unseen_groups_predict_nan() -> None:
     x, y, codes = _data()
     keep = ~((codes == 3) & (np.cumsum(codes == 3) > 2))

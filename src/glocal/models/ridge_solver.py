@@ -123,11 +123,12 @@ def _gather(
 
 def _standardize(
     padded: FloatArray, valid: npt.NDArray[np.bool_], standardize: bool, clip: float
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """Center (and scale) each group's features in place.
 
-    Returns the features, means, scales and the mean of the clipped standardized features
-    (zero without clipping); the features returned are centered after clipping.
+    Returns the features, means, scales, the mean of the clipped standardized features
+    (zero without clipping) and which features are constant within their group (dropped);
+    the features returned are centered after clipping.
     """
     observed = valid[:, :, None] & ~np.isnan(padded)
     np.copyto(padded, 0.0, where=~observed)
@@ -145,13 +146,13 @@ def _standardize(
     # a constant feature carries only rounding noise after centering: drop it exactly
     padded *= ~constant[:, None, :]
     if not np.isfinite(clip):
-        return padded, means, scales, np.zeros_like(means)
+        return padded, means, scales, np.zeros_like(means), constant
     # a rare spike of a sparse feature would otherwise extrapolate wildly at prediction
     np.clip(padded, -clip, clip, out=padded)
     clipped_mean = padded.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)[:, None]
     padded -= clipped_mean[:, None, :]
     padded *= valid[:, :, None]
-    return padded, means, scales, clipped_mean
+    return padded, means, scales, clipped_mean, constant
 
 
 def _solve_eigen(
@@ -209,7 +210,7 @@ def _fit_chunk(
     Returns means, scales and, per target, (coef, intercept, alpha, target min, target max).
     """
     padded, y, valid = _gather(features, targets, order, starts, counts)
-    padded, means, scales, clipped_mean = _standardize(padded, valid, standardize, clip)
+    padded, means, scales, clipped_mean, constant = _standardize(padded, valid, standardize, clip)
     n_rows = counts.astype(np.float64)
     n_groups, n_features = len(counts), padded.shape[2]
     transposed = padded.transpose(0, 2, 1)
@@ -235,6 +236,8 @@ def _fit_chunk(
             moment = np.einsum("gpr,gr->gp", transposed, centered)
             yy = np.einsum("gr,gr->g", centered, centered)
             coef, alpha = _solve_eigen(eigenvalues, vectors, moment, yy, n_rows, alphas)
+        # the solver leaves rounding noise (1e-25) where a feature is constant: not a fit
+        coef[constant] = 0.0
         # predictions use clipped but uncentered features: fold the centering in
         intercept = intercept - np.einsum("gp,gp->g", coef, clipped_mean)
         lowest = np.where(valid, y[:, :, k], np.inf).min(axis=1)
