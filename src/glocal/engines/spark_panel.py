@@ -47,7 +47,7 @@ from glocal.features.schema import BASELINE_PREFIX, CUTOFF, CUTOFF_DTYPE, ENTITY
 from glocal.features.snapshot_features import BTYD_INPUT_PREFIX, snapshot_features
 from glocal.features.transactions_input import check_required_columns
 from glocal.features.transactions_panel import add_calendar
-from glocal.features.transactions_sql import MEASURES
+from glocal.features.transactions_sql import MEASURES, day_ctes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
@@ -62,20 +62,7 @@ _BTYD = f"{BASELINE_PREFIX}btyd"
 _BTYD_INPUTS = ("frequency", "recency", "age", "repeat_monetary", "mean_monetary")
 
 DAY_SQL = """
-WITH purchase_days AS (
-    SELECT entity_id, day,
-           day - lag(day) OVER (PARTITION BY entity_id ORDER BY day) AS gap
-    FROM (SELECT DISTINCT entity_id, day FROM glocal_lines WHERE NOT is_cancellation)
-),
-invoices AS (
-    SELECT entity_id, invoice, is_cancellation, min(day) AS day
-    FROM glocal_lines GROUP BY entity_id, invoice, is_cancellation
-),
-product_days AS (
-    SELECT entity_id, day,
-           lead(day) OVER (PARTITION BY entity_id, stock_code ORDER BY day) AS next_day
-    FROM (SELECT DISTINCT entity_id, stock_code, day FROM glocal_lines WHERE NOT is_cancellation)
-),
+WITH $day_ctes,
 events AS (
     SELECT entity_id, day, sum(amount) AS net,
            sum(amount) FILTER (WHERE NOT is_cancellation) AS purchase_value,
@@ -123,6 +110,9 @@ JOIN (SELECT entity_id, min(day) AS first_purchase FROM glocal_lines
 GROUP BY d.entity_id, d.day, e.first_purchase
 """
 """Spark SQL of the per-(entity, day) amounts (``glocal_lines`` is the prepared lines view).
+
+``$day_ctes`` stands for :data:`glocal.features.transactions_sql.DAY_CTES` (shared with
+the DuckDB builder) and ``$detail_window`` for the days of the detail window.
 
 The days of entities without a purchase are dropped (they get no snapshot), and each row
 carries its entity's first purchase day. Running totals are taken per bucket."""
@@ -450,7 +440,8 @@ def build_panel_spark(
         first=full.last, last=full.last, every=full.every, end_day=full.end_day
     )
     ranges = [panel_range, latest_range]
-    days = spark.sql(DAY_SQL.replace("$detail_window", str(settings.detail_window_days)))
+    day_sql = DAY_SQL.replace("$day_ctes", day_ctes("glocal_lines"))
+    days = spark.sql(day_sql.replace("$detail_window", str(settings.detail_window_days)))
     count = buckets or 2 * spark.sparkContext.defaultParallelism
     columns = _output_columns(settings, ranges)
 

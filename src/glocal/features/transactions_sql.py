@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from glocal.config.features import FeatureSettings
 
-__all__ = ["MEASURES", "history_sql"]
+__all__ = ["DAY_CTES", "MEASURES", "day_ctes", "history_sql"]
 
 MEASURES = (
     "net",
@@ -29,6 +29,40 @@ MEASURES = (
 )
 """Additive measures of ``history``, each a running total (money in micro-units)."""
 
+DAY_CTES = """
+purchase_days AS (
+    SELECT entity_id, day,
+           day - lag(day) OVER (PARTITION BY entity_id ORDER BY day) AS gap
+    FROM (SELECT DISTINCT entity_id, day FROM $lines WHERE NOT is_cancellation)
+),
+invoices AS (
+    -- an invoice counts as a purchase (a return) on the day of its first purchase
+    -- (cancellation) line, so later lines of the same invoice never reach back in time
+    SELECT entity_id, invoice, is_cancellation, min(day) AS day
+    FROM $lines GROUP BY entity_id, invoice, is_cancellation
+),
+product_days AS (
+    SELECT entity_id, day,
+           lead(day) OVER (PARTITION BY entity_id, stock_code ORDER BY day) AS next_day
+    FROM (SELECT DISTINCT entity_id, stock_code, day FROM $lines WHERE NOT is_cancellation)
+)
+"""
+"""The common table expressions both engines' SQL start from (this DuckDB script, and
+Spark SQL in :mod:`glocal.engines.spark_panel`), written in the SQL both speak:
+
+* ``purchase_days``: each purchase day, and the gap in days since the one before;
+* ``invoices``: an invoice counts as a purchase (a return) on the day of its first
+  purchase (cancellation) line, so later lines of the same invoice never reach back;
+* ``product_days``: each (product, day) bought, and the next day the same product is.
+
+``$lines`` names the table of prepared lines (:func:`day_ctes`)."""
+
+
+def day_ctes(lines: str) -> str:
+    """Return :data:`DAY_CTES` reading the prepared lines from the table ``lines``."""
+    return DAY_CTES.replace("$lines", lines)
+
+
 _HISTORY_SQL = """
 CREATE TEMP TABLE lines AS
 SELECT entity_id, invoice, stock_code, quantity, amount_micros AS amount, day, ts, country,
@@ -40,22 +74,7 @@ SELECT entity_id, min(day) AS first_purchase
 FROM lines WHERE NOT is_cancellation GROUP BY entity_id;
 
 CREATE TEMP TABLE history AS
-WITH purchase_days AS (
-    SELECT entity_id, day,
-           day - lag(day) OVER (PARTITION BY entity_id ORDER BY day) AS gap
-    FROM (SELECT DISTINCT entity_id, day FROM lines WHERE NOT is_cancellation)
-),
-invoices AS (
-    -- an invoice counts as a purchase (a return) on the day of its first purchase
-    -- (cancellation) line, so later lines of the same invoice never reach back in time
-    SELECT entity_id, invoice, is_cancellation, min(day) AS day
-    FROM lines GROUP BY entity_id, invoice, is_cancellation
-),
-product_days AS (
-    SELECT entity_id, day,
-           lead(day) OVER (PARTITION BY entity_id, stock_code ORDER BY day) AS next_day
-    FROM (SELECT DISTINCT entity_id, stock_code, day FROM lines WHERE NOT is_cancellation)
-),
+WITH $day_ctes,
 events AS (
     SELECT entity_id, day,
            sum(amount) AS net,
@@ -120,4 +139,5 @@ def history_sql(settings: FeatureSettings) -> str:
 
     ``tx_frame`` is the frame of :func:`~glocal.features.transactions_input.prepare_transactions`.
     """
-    return _HISTORY_SQL.replace("$detail_window", str(settings.detail_window_days))
+    sql = _HISTORY_SQL.replace("$day_ctes", day_ctes("lines"))
+    return sql.replace("$detail_window", str(settings.detail_window_days))

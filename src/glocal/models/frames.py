@@ -183,13 +183,13 @@ def entity_chunks(codes: npt.ArrayLike, chunk_rows: int) -> list[slice]:
     starts = np.flatnonzero(np.concatenate([[True], array[1:] != array[:-1]]))
     bounds = [0]
     while bounds[-1] < n:
-        # the last entity start within reach; an entity longer than a chunk is one chunk
-        reach = np.searchsorted(starts, bounds[-1] + chunk_rows, side="right") - 1
-        following = np.searchsorted(starts, bounds[-1], side="right")
-        cut = int(starts[reach]) if starts[reach] > bounds[-1] else None
-        if bounds[-1] + chunk_rows >= n:
-            cut = n
-        elif cut is None:
-            cut = int(starts[following]) if following < len(starts) else n
+        limit = bounds[-1] + chunk_rows
+        if limit >= n:
+            bounds.append(n)
+            continue
+        cut = int(starts[np.searchsorted(starts, limit, side="right") - 1])
+        if cut <= bounds[-1]:  # one entity longer than a chunk is a chunk of its own
+            after = int(np.searchsorted(starts, bounds[-1], side="right"))
+            cut = int(starts[after]) if after < len(starts) else n
         bounds.append(cut)
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
