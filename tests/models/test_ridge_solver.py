@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
-from glocal.models.ridge_solver import fit_grouped_ridge, predict_grouped_ridge
+from glocal.models.ridge_solver import (
+    _solve_eigen,
+    _solve_tridiagonal,
+    fit_grouped_ridge,
+    predict_grouped_ridge,
+)
 
 
 def _data(groups: int = 20, rows: int = 15, features: int = 4, seed: int = 0):
@@ -108,3 +113,68 @@ def test_chunking_and_threads_do_not_change_results() -> None:
     one = fit_grouped_ridge(x, y, codes, 50, alphas=[0.1, 1.0], chunk_elements=1 << 20)[0]
     many = fit_grouped_ridge(x, y, codes, 50, alphas=[0.1, 1.0], chunk_elements=64, n_jobs=2)[0]
     np.testing.assert_allclose(one.coef, many.coef, atol=1e-10)
+
+
+@pytest.mark.parametrize("features", [1, 2, 3, 10])
+def test_the_tridiagonal_solver_agrees_with_the_eigendecomposition(features: int) -> None:
+    # every penalty > 0 takes the Householder path; the eigen path is the reference
+    rng = np.random.default_rng(6)
+    # from 3 rows: with 2, one direction fits exactly and every penalty ties on GCV
+    counts = rng.integers(3, 30, size=300)
+    codes = np.repeat(np.arange(300), counts).astype(np.int64)
+    x = rng.normal(size=(len(codes), features)) * rng.uniform(0.1, 50, size=features)
+    x[codes % 5 == 0, 0] = 3.0  # constant for some groups
+    y = np.column_stack(
+        [x[:, 0] * 0.2 + rng.normal(size=len(codes)), rng.exponential(size=len(codes))]
+    )
+    alphas = [1e-3, 0.1, 1.0, 10.0, 1000.0]
+    gram, moments, yy, n_rows = _normal_equations(x, y, codes, 300)
+    fast = _solve_tridiagonal(gram, moments, yy, n_rows, alphas)
+    reference = _solve_eigen(gram, moments, yy, n_rows, alphas)
+    for (coef, alpha), (coef_ref, alpha_ref) in zip(fast, reference, strict=True):
+        np.testing.assert_array_equal(alpha, alpha_ref)
+        np.testing.assert_allclose(coef, coef_ref, rtol=1e-9, atol=1e-9 * np.abs(coef_ref).max())
+
+
+def _normal_equations(x, y, codes, groups):
+    gram = np.zeros((groups, x.shape[1], x.shape[1]))
+    moments = np.zeros((groups, x.shape[1], y.shape[1]))
+    yy = np.zeros((groups, y.shape[1]))
+    n_rows = np.bincount(codes, minlength=groups).astype(np.float64)
+    for group in range(groups):
+        xs, ys = x[codes == group], y[codes == group]
+        xs, ys = xs - xs.mean(axis=0), ys - ys.mean(axis=0)
+        gram[group], moments[group], yy[group] = xs.T @ xs, xs.T @ ys, (ys * ys).sum(axis=0)
+    return gram, moments, yy, n_rows
+
+
+def test_each_gcv_choice_is_sklearn_ridge_at_that_penalty() -> None:
+    x, y, codes = _data(rows=25, features=5)
+    y = np.where(codes % 2 == 0, y, np.random.default_rng(8).normal(size=len(y)) * 20)
+    (arrays,) = fit_grouped_ridge(x, y, codes, 20, alphas=[0.01, 1.0, 100.0], standardize=False)
+    assert len(np.unique(arrays.alpha)) > 1  # the groups did not all choose alike
+    prediction = predict_grouped_ridge(x, codes, arrays)
+    for group in range(20):
+        mine = codes == group
+        penalty = arrays.alpha[group] * mine.sum()
+        reference = Ridge(alpha=penalty).fit(x[mine], y[mine]).predict(x[mine])
+        np.testing.assert_allclose(prediction[mine], reference, rtol=1e-9, atol=1e-9)
+
+
+def test_a_zero_penalty_among_several_uses_the_eigendecomposition() -> None:
+    # T + 0 I may be singular: a constant feature and more features than rows
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 6))
+    x[:, 3] = 1.0
+    codes = np.repeat(np.arange(10), 4).astype(np.int64)
+    (arrays,) = fit_grouped_ridge(x, rng.normal(size=40), codes, 10, alphas=[0.0, 1.0])
+    assert np.isfinite(arrays.coef).all() and (arrays.coef[:, 3] == 0.0).all()
+    assert np.isfinite(predict_grouped_ridge(x, codes, arrays)).all()
+
+
+def test_threads_predict_exactly_as_one() -> None:
+    x, y, codes = _data(groups=200, rows=400)
+    (arrays,) = fit_grouped_ridge(x, y, codes, 200, alphas=[0.1, 1.0], clip=3.0)
+    serial = predict_grouped_ridge(x, codes, arrays)
+    threaded = predict_grouped_ridge(x, codes, arrays, n_jobs=2)
+    np.testing.assert_array_equal(serial, threaded)

@@ -307,7 +307,9 @@ class LocalModelBank:
         for start in range(0, len(frame), FIT_CHUNK_ROWS):  # never a copy of every row
             rows = slice(start, start + FIT_CHUNK_ROWS)
             features = numeric_matrix(frame.iloc[rows], self.feature_columns_)
-            prediction[rows] = predict_grouped_ridge(features, codes[rows], self._arrays)
+            prediction[rows] = predict_grouped_ridge(
+                features, codes[rows], self._arrays, n_jobs=self.n_jobs
+            )
         return prediction
 
     def predict_codes(self, features: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
@@ -319,7 +321,7 @@ class LocalModelBank:
 
         """
         self._check_fitted()
-        return predict_grouped_ridge(features, codes, self._arrays)
+        return predict_grouped_ridge(features, codes, self._arrays, n_jobs=self.n_jobs)
 
     def to_frame(self) -> pd.DataFrame:
         """Export the bank as one row per entity (Parquet-ready, no Python objects).
