@@ -178,3 +178,25 @@ def test_threads_predict_exactly_as_one() -> None:
     serial = predict_grouped_ridge(x, codes, arrays)
     threaded = predict_grouped_ridge(x, codes, arrays, n_jobs=2)
     np.testing.assert_array_equal(serial, threaded)
+
+
+def test_a_group_fits_alike_in_a_chunk_with_or_without_padding() -> None:
+    # equal row counts and no NaN take the unmasked path; one longer group pads the chunk
+    x, y, codes = _data(groups=30, rows=12, features=5)
+    alone = fit_grouped_ridge(x, y, codes, 30, alphas=[0.1, 10.0], clip=3.0)[0]
+    longer = np.r_[codes, np.full(20, 30)]
+    rng = np.random.default_rng(9)
+    padded = fit_grouped_ridge(
+        np.r_[x, rng.normal(size=(20, 5))],
+        np.r_[y, rng.normal(size=20)],
+        longer,
+        31,
+        alphas=[0.1, 10.0],
+        clip=3.0,
+        chunk_elements=1 << 20,
+    )[0]
+    for field in ("means", "scales", "alpha"):
+        np.testing.assert_array_equal(getattr(padded, field)[:30], getattr(alone, field))
+    # the padded rows' zeros change BLAS's order of summation in the Gram matrix, no more
+    np.testing.assert_allclose(padded.coef[:30], alone.coef, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(padded.intercept[:30], alone.intercept, rtol=1e-12)

@@ -135,12 +135,19 @@ def _standardize(
     (zero without clipping) and which features are constant within their group (dropped);
     the features returned are centered after clipping.
     """
-    observed = valid[:, :, None] & ~np.isnan(padded)
-    np.copyto(padded, 0.0, where=~observed)
-    n_observed = observed.sum(axis=1)
-    means = padded.sum(axis=1) / np.maximum(n_observed, 1)
+    # the common chunk (groups of one row count, no missing value) needs no masks
+    complete = bool(valid.all()) and not np.isnan(padded).any()
+    if complete:
+        n_observed: npt.NDArray[np.int64] | int = padded.shape[1]
+    else:
+        observed = valid[:, :, None] & ~np.isnan(padded)
+        np.copyto(padded, 0.0, where=~observed)
+        n_observed = observed.sum(axis=1)
+    # einsum sums over the rows about three times faster than .sum(axis=1)
+    means = np.einsum("grp->gp", padded) / np.maximum(n_observed, 1)
     padded -= means[:, None, :]
-    np.copyto(padded, 0.0, where=~observed)
+    if not complete:
+        np.copyto(padded, 0.0, where=~observed)
     scales = np.sqrt(np.einsum("grp,grp->gp", padded, padded) / np.maximum(n_observed, 1))
     constant = scales <= _CONSTANT_TOLERANCE * (1.0 + np.abs(means))
     scales[constant] = 1.0
@@ -149,14 +156,16 @@ def _standardize(
     else:
         scales = np.ones_like(scales)
     # a constant feature carries only rounding noise after centering: drop it exactly
-    padded *= ~constant[:, None, :]
+    if constant.any():
+        np.copyto(padded, 0.0, where=constant[:, None, :])
     if not np.isfinite(clip):
         return padded, means, scales, np.zeros_like(means), constant
     # a rare spike of a sparse feature would otherwise extrapolate wildly at prediction
     np.clip(padded, -clip, clip, out=padded)
-    clipped_mean = padded.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)[:, None]
+    clipped_mean = np.einsum("grp->gp", padded) / np.maximum(valid.sum(axis=1), 1)[:, None]
     padded -= clipped_mean[:, None, :]
-    padded *= valid[:, :, None]
+    if not complete:
+        padded *= valid[:, :, None]
     return padded, means, scales, clipped_mean, constant
 
 
@@ -324,7 +333,9 @@ def _fit_chunk(
     n_groups, n_features = len(counts), padded.shape[2]
     transposed = padded.transpose(0, 2, 1)
     minimum_norm = len(alphas) == 1 and alphas[0] == 0.0
-    intercepts = np.where(valid[:, :, None], y, 0.0).sum(axis=1) / n_rows[:, None]
+    # per target, a contiguous sum over the rows: the same in any chunk of groups
+    sums = [np.where(valid, y[:, :, k], 0.0).sum(axis=1) for k in range(y.shape[2])]
+    intercepts = np.stack(sums, axis=1) / n_rows[:, None]
     centered = np.where(valid[:, :, None], y - intercepts[:, None, :], 0.0)
     if not n_features:
         solved = [(np.zeros((n_groups, 0)), np.full(n_groups, float(alphas[0])))] * y.shape[2]
