@@ -76,11 +76,14 @@ def residual_moments(
     all_codes, uniques = factorized if factorized is not None else factorize_sorted(entity_ids)
     residual = np.asarray(target, dtype=np.float64) - prediction
     finite = np.isfinite(residual)
-    codes, residual = all_codes[finite], residual[finite]
+    codes = all_codes
+    if not finite.all():  # most candidates predict every row: no copies then
+        codes, residual, prediction = all_codes[finite], residual[finite], prediction[finite]
     n = np.bincount(codes, minlength=len(uniques)).astype(np.float64)
     mean = grouped_mean(codes, residual, n)
-    variance = np.nan_to_num(grouped_mean(codes, (residual - mean[codes]) ** 2, n))
-    mean_level = np.nan_to_num(grouped_mean(codes, np.abs(prediction[finite]), n))
+    residual -= mean[codes]
+    variance = np.nan_to_num(grouped_mean(codes, residual * residual, n))
+    mean_level = np.nan_to_num(grouped_mean(codes, np.abs(prediction), n))
     return ResidualMoments(uniques, n, variance, mean_level)
 
 
@@ -97,9 +100,13 @@ def shrink_variances(moments: ResidualMoments, prior_rows: float, bins: int = 20
     edges = np.quantile(mean_level, quantiles) if n_bins > 1 else np.zeros(0)
     bin_of = np.searchsorted(edges, mean_level, side="right")
     prior = np.zeros(n_bins)
+    # each bin's positive variances of entities with 2 rows or more, in one sort by bin
+    counted = (n > 1) & (variance > 0)
+    order = np.argsort(bin_of[counted], kind="stable")
+    members, member_bins = variance[counted][order], bin_of[counted][order]
+    bounds = np.searchsorted(member_bins, np.arange(n_bins + 1))
     for index in range(n_bins):
-        members = variance[(bin_of == index) & (n > 1)]
-        positive = members[members > 0]
+        positive = members[bounds[index] : bounds[index + 1]]
         prior[index] = float(np.median(positive)) if len(positive) else 0.0
     fallback = variance[variance > 0]
     prior[prior == 0] = float(np.median(fallback)) if len(fallback) else 0.0
