@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
@@ -11,12 +15,18 @@ from glocal.data.synthetic import make_synthetic_panel
 from glocal.models.evidence import collect_evidence
 from glocal.models.folds import rolling_folds
 from glocal.models.frames import coded_entities
+from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
 from glocal.models.selection import Evidence
 
 FEATURES = ["x0", "x1", "x2"]
 
 
-def _evidence(frame: pd.DataFrame, chunk_rows: int, objective: str = "mse") -> Evidence:
+def _evidence(
+    frame: pd.DataFrame,
+    chunk_rows: int | None,
+    objective: str = "mse",
+    fitter: BankFitter = fit_local_banks,
+) -> Evidence:
     folds = rolling_folds(frame["cutoff"], n_folds=3, fold_days=21, embargo_days=7)
     rng = np.random.default_rng(0)
     g = frame["target"].to_numpy() * 0.8 + rng.normal(size=len(frame))
@@ -34,6 +44,7 @@ def _evidence(frame: pd.DataFrame, chunk_rows: int, objective: str = "mse") -> E
         FEATURES,
         objective,  # type: ignore[arg-type]
         lags=0,
+        fitter=fitter,
         chunk_rows=chunk_rows,
     )
     return evidence
@@ -67,3 +78,32 @@ def test_chunks_of_entities_give_exactly_the_evidence_of_one_pass(
             np.testing.assert_array_equal(mine.weight, theirs.weight)
     # the floors exist where an entity had training rows, and the chunks changed no prior
     assert np.isfinite(np.asarray(whole.candidates[0].variance)).mean() > 0.5
+
+
+class _CountingFitter:
+    """Fits in process and counts the entities of each call."""
+
+    def __init__(self, partitions: bool) -> None:
+        self.partitions_entities = partitions
+        self.entities_per_call: list[int] = []
+
+    def __call__(
+        self, frame: pd.DataFrame, targets: Mapping[str, npt.ArrayLike], **options: Any
+    ) -> dict[str, LocalModelBank]:
+        self.entities_per_call.append(frame["entity_id"].nunique())
+        return fit_local_banks(frame, targets, **options)
+
+
+def test_a_fitter_that_partitions_the_entities_gets_them_all_at_once(
+    coded_panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glocal.models import evidence
+
+    monkeypatch.setattr(evidence, "EVIDENCE_CHUNK_ROWS", 100)
+    in_process, engine = _CountingFitter(partitions=False), _CountingFitter(partitions=True)
+    chunked = _evidence(coded_panel, chunk_rows=None, fitter=in_process)
+    whole = _evidence(coded_panel, chunk_rows=None, fitter=engine)
+    assert max(in_process.entities_per_call) < 20  # chunks of a few entities
+    assert min(engine.entities_per_call) > 100  # every entity with training rows, per fold
+    for mine, theirs in zip(chunked.candidates, whole.candidates, strict=True):
+        np.testing.assert_array_equal(mine.prediction, theirs.prediction)

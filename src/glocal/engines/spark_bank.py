@@ -246,6 +246,9 @@ class SparkBankFitter:
 
     """
 
+    partitions_entities = True
+    """Spark hashes the entities into buckets itself: give it every entity in one call."""
+
     def __init__(self, session: Any, buckets: int | None = None) -> None:
         self.session = session
         self.buckets = buckets

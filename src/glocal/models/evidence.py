@@ -30,7 +30,7 @@ from glocal.models.frames import (
     entity_chunks,
     factorize_sorted,
 )
-from glocal.models.local_bank import BankFitter, fit_local_banks
+from glocal.models.local_bank import BankFitter, fit_local_banks, partitions_entities
 from glocal.models.residual_variance import ResidualMoments, residual_moments, shrink_variances
 from glocal.models.selection import Candidate, Evidence, select_per_entity
 
@@ -300,8 +300,8 @@ def collect_evidence(
         fitter: What fits the ridge banks (the engine seam).
         chunk_rows: Rows per chunk of entities (integer entity codes only, see
             :func:`~glocal.models.frames.entity_chunks`); ``None``:
-            :data:`EVIDENCE_CHUNK_ROWS` in this process, one chunk for another fitter
-            (an engine that partitions the entities itself).
+            :data:`EVIDENCE_CHUNK_ROWS`, or one chunk for a fitter that partitions the
+            entities itself (:func:`~glocal.models.local_bank.partitions_entities`).
 
     Returns:
         The evidence of :func:`select_per_entity` and the rows per entity of ``history``.
@@ -310,7 +310,7 @@ def collect_evidence(
     target = check_target(history, "history")
     eligible = _eligible_entities(history, target, folds, selection)
     if chunk_rows is None:
-        chunk_rows = EVIDENCE_CHUNK_ROWS if fitter is fit_local_banks else max(1, len(history))
+        chunk_rows = max(1, len(history)) if partitions_entities(fitter) else EVIDENCE_CHUNK_ROWS
     chunks = entity_chunks(history[ENTITY_COLUMN].to_numpy(), chunk_rows)
     setup = _FoldSetup(settings, local_features, objective, fitter, eligible, prior=None)
     cutoffs = history[TIME_COLUMN]

@@ -33,7 +33,13 @@ from glocal.models.frames import (
 )
 from glocal.models.ridge_solver import RidgeArrays, fit_grouped_ridge, predict_grouped_ridge
 
-__all__ = ["BankFitter", "LocalModelBank", "fit_local_banks", "numeric_feature_columns"]
+__all__ = [
+    "BankFitter",
+    "LocalModelBank",
+    "fit_local_banks",
+    "numeric_feature_columns",
+    "partitions_entities",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -64,7 +70,9 @@ class BankFitter(Protocol):
     The engine seam of the local part. The work is independent per entity, so an engine
     may split the entities over machines (``glocal.engines.spark_bank``) as long as it
     returns what :func:`fit_local_banks` would: the same entities, in the same order,
-    with the same numbers.
+    with the same numbers. An engine that partitions the entities itself says so with a
+    true ``partitions_entities`` attribute (:func:`partitions_entities`): its callers then
+    hand it every entity in one call instead of chunk by chunk.
     """
 
     def __call__(
@@ -81,6 +89,15 @@ class BankFitter(Protocol):
     ) -> dict[str, LocalModelBank]:
         """Fit one bank per named target over ``frame``'s rows (see fit_local_banks)."""
         ...
+
+
+def partitions_entities(fitter: BankFitter) -> bool:
+    """Whether ``fitter`` partitions the entities itself (one call for all of them is best).
+
+    In-process fitters (:func:`fit_local_banks`) do not: their callers run them chunk by
+    chunk of entities, so that the working memory stays that of one chunk.
+    """
+    return bool(getattr(fitter, "partitions_entities", False))
 
 
 def fit_local_banks(
