@@ -6,13 +6,7 @@ import pytest
 
 from glocal.config.models import SelectionSettings
 from glocal.models import DECISION_COLUMNS, Candidate, Reason, select_per_entity
-from glocal.models.selection import (
-    _cell_moments,
-    _Cells,
-    _pooled_variance,
-    _reject,
-    _Rows,
-)
+from glocal.models.selection import _reject
 
 
 def _case(rows: int = 10, seed: int = 0):
@@ -99,47 +93,3 @@ def test_dependence_lags_make_the_test_more_conservative() -> None:
 def test_multiple_testing_methods(method: str, expected: int) -> None:
     p = np.array([0.001, 0.015, 0.02, 0.04, 0.5, 0.9])
     assert _reject(p, 0.05, method).sum() == expected
-
-
-def _direct_variance(codes, fold, values, keep, lags, n):  # type: ignore[no-untyped-def]
-    """Each entity's mean and Newey-West variance from its kept rows, one entity at a time."""
-    mean, variance = np.full(n, np.nan), np.full(n, np.nan)
-    for entity in range(n):
-        mine = np.flatnonzero((codes == entity) & keep)
-        if not len(mine):
-            continue
-        d = values[mine]
-        mean[entity] = d.mean()
-        e = d - d.mean()
-        total = (e * e).sum()
-        for lag in range(1, lags + 1):
-            for i in range(lag, len(mine)):  # pairs: `lag` rows apart, in one fold
-                rows_apart = mine[i] - mine[i - lag] == lag
-                if rows_apart and fold[mine[i]] == fold[mine[i - lag]]:
-                    total += 2.0 * (1.0 - lag / (lags + 1.0)) * e[i] * e[i - lag]
-        variance[entity] = max(total / len(mine), 0.0)
-    return mean, variance
-
-
-@pytest.mark.parametrize("lags", [0, 2])
-def test_pooled_cells_give_each_fold_sets_mean_and_variance(lags: int) -> None:
-    # the guard's held-out statistics come from per (entity, fold) sums; checked against
-    # a direct computation on the rows of the other folds
-    rng = np.random.default_rng(3)
-    counts = rng.integers(1, 9, size=(60, 3)) * (rng.random((60, 3)) < 0.85)
-    codes = np.concatenate([np.repeat(np.arange(60), counts[:, f]) for f in range(3)])
-    fold = np.concatenate([np.full(counts[:, f].sum(), f) for f in range(3)])
-    values = rng.normal(size=len(codes)) * 3.0 + 5.0
-    rows = _Rows(codes, fold, values, values, [], [], [], 60)
-    cells = _Cells(rows)
-    same = [
-        (codes[lag:] == codes[:-lag]) & (fold[lag:] == fold[:-lag]) for lag in range(1, lags + 1)
-    ]
-    pairs = [cells.sums(s, slice(lag, None)) for lag, s in enumerate(same, start=1)]
-    sums, squares, lagged = _cell_moments(cells, values, same, pairs)
-    for held_out in (None, 0, 1, 2):
-        mean, variance = _pooled_variance(cells, cells.use(held_out), sums, squares, lagged, lags)
-        keep = np.ones(len(codes), dtype=bool) if held_out is None else fold != held_out
-        expected_mean, expected_variance = _direct_variance(codes, fold, values, keep, lags, 60)
-        np.testing.assert_allclose(mean, expected_mean, rtol=1e-12)
-        np.testing.assert_allclose(variance, expected_variance, rtol=1e-10, atol=1e-12)

@@ -126,9 +126,10 @@ def guard_level(
     if len(folds) < 2:
         return GuardOutcome(settings.significance, "one fold: nothing to cross-fit", levels)
     # each fold's decision evidence does not depend on the level: find it once per fold
-    held_out = [int(fold) for fold in folds]
-    found = _best_candidates(rows, evidence.objective, evidence.lags, held_out)
-    bests = dict(zip(held_out, found, strict=True))
+    bests = {
+        int(fold): _best_candidates(rows, rows.fold != fold, evidence.objective, evidence.lags)
+        for fold in folds
+    }
     best: tuple[float, float] | None = None
     for step in range(_GUARD_STEPS + 1):
         level = settings.significance / 2.0**step

@@ -126,6 +126,19 @@ class Evidence:
 
 
 # -- statistics ---------------------------------------------------------------------------
+def _newey_west_variance(
+    codes: IntArray, fold: IntArray, centered: FloatArray, counts: FloatArray, lags: int
+) -> FloatArray:
+    """Return the variance of each entity's rows around their mean, with Bartlett lags."""
+    variance = grouped_mean(codes, centered**2, counts)
+    for lag in range(1, lags + 1):
+        same = (codes[lag:] == codes[:-lag]) & (fold[lag:] == fold[:-lag])
+        product = np.where(same, centered[lag:] * centered[:-lag], 0.0)
+        autocovariance = grouped_mean(codes[lag:], product, counts)
+        variance += 2.0 * (1.0 - lag / (lags + 1.0)) * autocovariance
+    return np.maximum(variance, 0.0)
+
+
 @dataclass(frozen=True)
 class _Rows:
     """Evidence rows mapped to entity codes (rows of unknown entities dropped)."""
@@ -220,148 +233,52 @@ class _Best:
     nonzero: FloatArray
 
 
-class _Cells:
-    """Each row's (entity, fold) cell: sums per cell combine into any set of folds' sums.
-
-    The guard decides every fold's entities on the *other* folds, and the selection on all
-    of them: the per-row work is done once, and each set of folds only adds up its cells.
-    """
-
-    def __init__(self, rows: _Rows) -> None:
-        self.folds = np.unique(rows.fold)
-        self.n_entities, self.n_folds = rows.n_entities, max(1, len(self.folds))
-        self.index = rows.codes * self.n_folds + np.searchsorted(self.folds, rows.fold)
-        self.counts = self.sums(None)
-
-    def sums(self, values: npt.ArrayLike | None, rows: slice = slice(None)) -> FloatArray:
-        """Sum ``values`` (of the rows ``rows``; ``None``: count them) per cell."""
-        size = self.n_entities * self.n_folds
-        total = np.bincount(self.index[rows], values, size).astype(np.float64)
-        return total.reshape(self.n_entities, self.n_folds)
-
-    def use(self, held_out: int | None) -> npt.NDArray[np.bool_]:
-        """Which folds count: all, or all but ``held_out``."""
-        return np.ones(self.n_folds, dtype=bool) if held_out is None else self.folds != held_out
-
-
-def _cell_moments(
-    cells: _Cells,
-    values: FloatArray,
-    same: list[npt.NDArray[np.bool_]],
-    pairs: list[FloatArray],
-) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray, FloatArray]]]:
-    """Return per cell the sum of ``values`` and of their squared deviations, and lag sums.
-
-    The deviations are from the cell's mean; per lag, the sums are those
-    :func:`_pooled_variance` needs, over the pairs of rows ``same[lag - 1]`` marks.
-    """
-    sums = cells.sums(values)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        deviation = values - (sums / cells.counts).ravel()[cells.index]
-    lagged = []
-    for lag, paired in enumerate(same, start=1):
-        later, earlier = deviation[lag:], deviation[:-lag]
-        products = cells.sums(np.where(paired, later * earlier, 0.0), slice(lag, None))
-        pair_sums = cells.sums(np.where(paired, later + earlier, 0.0), slice(lag, None))
-        lagged.append((products, pair_sums, pairs[lag - 1]))
-    return sums, cells.sums(deviation * deviation), lagged
-
-
-def _pooled_variance(
-    cells: _Cells,
-    use: npt.NDArray[np.bool_],
-    sums: FloatArray,
-    squares: FloatArray,
-    lagged: list[tuple[FloatArray, FloatArray, FloatArray]],
-    lags: int,
-) -> tuple[FloatArray, FloatArray]:
-    """Return the mean and the Newey-West variance of the rows of the folds ``use``.
-
-    ``sums`` and ``squares``: per cell, the rows' sum and sum of squared deviations from
-    their mean; ``lagged``, per lag: per cell, the sums of ``e_t e_(t-l)`` and of ``e_t + e_(t-l)``
-    over the pairs of rows ``l`` apart in the same cell (``e``: deviation from the cell's
-    mean), and the number of pairs. Pooled exactly as the deviations from the pooled mean
-    would be summed (Chan's update), without a second pass over the rows.
-    """
-    counts = cells.counts[:, use]
-    n = counts.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = sums[:, use].sum(axis=1) / n
-        shift = np.where(counts > 0, sums[:, use] / counts - mean[:, None], 0.0)
-        variance = (squares[:, use] + counts * shift**2).sum(axis=1) / n
-        for lag, (products, pair_sums, pairs) in enumerate(lagged, start=1):
-            autocovariance = products[:, use] + shift * pair_sums[:, use] + shift**2 * pairs[:, use]
-            variance += 2.0 * (1.0 - lag / (lags + 1.0)) * autocovariance.sum(axis=1) / n
-    return mean, np.maximum(variance, 0.0)
-
-
 def _best_candidates(
-    rows: _Rows, objective: Objective, lags: int, held_out: Sequence[int | None] = (None,)
-) -> list[_Best]:
-    """Find each entity's best candidate and test it against global, once per fold set.
-
-    ``held_out``: per result, the fold whose rows are left out (``None``: every row).
-    """
-    cells = _Cells(rows)
-    y, g, fold = rows.target, rows.global_prediction, rows.fold
-    uses = [cells.use(fold_out) for fold_out in held_out]
-    loss_global = row_loss(y, g, objective)
-    global_sums, nonzero_cells = cells.sums(loss_global), cells.sums(y != 0)
-    # pairs of rows `lag` apart in one entity's fold: the overlapping targets' dependence
-    same = [
-        (rows.codes[lag:] == rows.codes[:-lag]) & (fold[lag:] == fold[:-lag])
-        for lag in range(1, lags + 1)
-    ]
-    pairs = [cells.sums(s, slice(lag, None)) for lag, s in enumerate(same, start=1)]
-    states = []
-    for use in uses:
-        counts = cells.counts[:, use].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean_global = global_sums[:, use].sum(axis=1) / counts
-        states.append((counts, nonzero_cells[:, use].sum(axis=1), mean_global))
+    rows: _Rows, use: npt.NDArray[np.bool_], objective: Objective, lags: int
+) -> _Best:
+    """Find each entity's best candidate on the rows ``use`` and test it against global."""
+    codes, fold = rows.codes[use], rows.fold[use]
+    y, g = rows.target[use], rows.global_prediction[use]
     n = rows.n_entities
-    best = [
-        (np.full(n, -np.inf), np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(n)) for _ in uses
-    ]
-    for index, prediction in enumerate(rows.predictions):
-        missing = cells.sums(np.isnan(prediction))
+    counts = np.bincount(codes, minlength=n).astype(np.float64)
+    nonzero = np.bincount(codes, y != 0, n).astype(np.float64)
+    loss_global = row_loss(y, g, objective)
+    mean_global = grouped_mean(codes, loss_global, counts)
+    # overlapping target windows: L + 1 consecutive rows carry about one window's news
+    n_eff = counts / (lags + 1.0) + 1.0
+    best_gain = np.full(n, -np.inf)
+    best_p = np.ones(n)
+    best_index = np.full(n, -1, dtype=np.int64)
+    n_available = np.zeros(n)
+    for index, full_prediction in enumerate(rows.predictions):
+        prediction = full_prediction[use]
+        missing = np.bincount(codes, np.isnan(prediction), n) > 0
+        available = (counts > 0) & ~missing
         c = np.nan_to_num(prediction)
         difference = loss_global - row_loss(y, c, objective)
-        sums, squares, lagged = _cell_moments(cells, difference, same, pairs)
+        gain = grouped_mean(codes, difference, counts)
+        empirical = _newey_west_variance(codes, fold, difference - gain[codes], counts, lags)
         spread = (c - g) ** 2
-        variance_y = rows.variances[index]
+        variance_y = rows.variances[index][use]
         if objective == "mae":
             per_row = spread * variance_y / (variance_y + spread / 4.0 + 1e-300)
         else:
             per_row = 4.0 * spread * variance_y
-        floors = cells.sums(per_row)
-        for use, (counts, _, _), (best_gain, best_p, best_index, n_available) in zip(
-            uses, states, best, strict=True
-        ):
-            available = (counts > 0) & ~(missing[:, use].sum(axis=1) > 0)
-            gain, empirical = _pooled_variance(cells, use, sums, squares, lagged, lags)
-            # overlapping target windows: L + 1 consecutive rows carry about one window's news
-            n_eff = counts / (lags + 1.0) + 1.0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                floor = floors[:, use].sum(axis=1) / counts
-                # the Newey-West variance is already a long-run variance; the floor is a
-                # per-row variance, so it is spread over independent windows, not rows
-                variance_of_mean = np.maximum(empirical / counts, floor / n_eff)
-                standard_error = np.sqrt(variance_of_mean)
-                statistic = gain / standard_error
-            better = available & (gain > best_gain)
-            # the t tail only where this candidate is the best so far: it is the costly part
-            p_value = stats.t.sf(statistic[better], df=np.maximum(n_eff[better] - 1.0, 1.0))
-            degenerate = ~(standard_error[better] > 0)
-            p_value[degenerate] = np.where(gain[better][degenerate] > 0, 0.0, 1.0)
-            best_gain[better], best_p[better], best_index[better] = gain[better], p_value, index
-            n_available += available
-    return [
-        _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
-        for (counts, nonzero, mean_global), (best_gain, best_p, best_index, n_available) in zip(
-            states, best, strict=True
-        )
-    ]
+        floor = grouped_mean(codes, per_row, counts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # the Newey-West variance is already a long-run variance; the floor is a
+            # per-row variance, so it is spread over independent windows, not rows
+            variance_of_mean = np.maximum(empirical / counts, floor / n_eff)
+            standard_error = np.sqrt(variance_of_mean)
+            statistic = gain / standard_error
+        better = available & (gain > best_gain)
+        # the t tail only where this candidate is the best so far: it is the costly part
+        p_value = stats.t.sf(statistic[better], df=np.maximum(n_eff[better] - 1.0, 1.0))
+        degenerate = ~(standard_error[better] > 0)
+        p_value[degenerate] = np.where(gain[better][degenerate] > 0, 0.0, 1.0)
+        best_gain[better], best_p[better], best_index[better] = gain[better], p_value, index
+        n_available += available
+    return _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
 
 
 def _reject(p_values: FloatArray, level: float, method: str) -> npt.NDArray[np.bool_]:
@@ -500,7 +417,7 @@ def select_per_entity(
         settings.variance_prior_rows,
     )
     rows = _rows(evidence, entities)
-    (best,) = _best_candidates(rows, objective, lags)
+    best = _best_candidates(rows, np.ones(len(rows.codes), dtype=bool), objective, lags)
     n_train_rows = n_train.to_numpy(dtype=np.int64)
     level = settings.significance if level is None else level
     choice = _choose(best, n_train_rows, min_train_rows, settings, level)
