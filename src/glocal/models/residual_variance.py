@@ -102,9 +102,10 @@ def shrink_variances(moments: ResidualMoments, prior_rows: float, bins: int = 20
     prior = np.zeros(n_bins)
     # each bin's positive variances of entities with 2 rows or more, in one sort by bin
     counted = (n > 1) & (variance > 0)
-    order = np.argsort(bin_of[counted], kind="stable")
-    members, member_bins = variance[counted][order], bin_of[counted][order]
-    bounds = np.searchsorted(member_bins, np.arange(n_bins + 1))
+    counted_bins = bin_of[counted]
+    order = np.argsort(counted_bins, kind="stable")
+    members = variance[counted][order]
+    bounds = np.searchsorted(counted_bins[order], np.arange(n_bins + 1))
     for index in range(n_bins):
         positive = members[bounds[index] : bounds[index + 1]]
         prior[index] = float(np.median(positive)) if len(positive) else 0.0
