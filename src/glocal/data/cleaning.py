@@ -94,13 +94,8 @@ def _duplicated(frame: pd.DataFrame) -> np.ndarray:
     Rows are hashed to 64 bits and only rows whose hash repeats are compared value by
     value, so a hash collision can never remove a row.
     """
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    order = np.argsort(hashes, kind="stable")
-    sorted_hashes = hashes[order]
-    repeats = np.zeros(len(frame), dtype=bool)
-    same = sorted_hashes[1:] == sorted_hashes[:-1]
-    repeats[order[1:][same]] = True
-    repeats[order[:-1][same]] = True
+    hashes = pd.util.hash_pandas_object(frame, index=False)
+    repeats = hashes.duplicated(keep=False).to_numpy()  # a hash table: no sort
     mask = np.zeros(len(frame), dtype=bool)
     candidates = np.flatnonzero(repeats)
     if len(candidates):

@@ -42,7 +42,7 @@ from glocal.features.btyd import (
     fit_gamma_gamma,
 )
 from glocal.features.cutoffs import CutoffRange, entity_cutoff_grid, resolve_cutoff_range
-from glocal.features.running_totals import RunningTotals
+from glocal.features.running_totals import RunningTotals, running_by_entity
 from glocal.features.schema import BASELINE_PREFIX, CUTOFF, CUTOFF_DTYPE, ENTITY, finalize_panel
 from glocal.features.snapshot_features import BTYD_INPUT_PREFIX, snapshot_features
 from glocal.features.transactions_input import check_required_columns
@@ -251,17 +251,15 @@ def _running(days: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Index, Runn
     """Turn a bucket's per-day amounts into running totals per entity (vectorized)."""
     days = days.sort_values([ENTITY, "day"], kind="stable", ignore_index=True)
     codes, entities = pd.factorize(days[ENTITY], sort=True)
-    group = pd.Series(codes)
     columns: dict[str, np.ndarray] = {"entity_id": codes.astype(np.int64)}
     columns["day"] = days["day"].to_numpy(dtype=np.int64)
-    for measure in MEASURES:
-        columns[measure] = (
-            days[measure].astype(np.int64).groupby(group.to_numpy()).cumsum().to_numpy()
-        )
+    per_day = {measure: days[measure].to_numpy(dtype=np.int64) for measure in MEASURES}
     # the last purchase and the country only move forward: the running value is the last one
-    last = days["last_purchase"].astype("float64").groupby(group.to_numpy()).ffill()
-    columns["last_purchase"] = last.to_numpy()
-    columns["country"] = days["country"].astype(object).groupby(group.to_numpy()).ffill().to_numpy()
+    per_day["last_purchase"] = days["last_purchase"].astype("float64").to_numpy()
+    per_day["country"] = days["country"].to_numpy(dtype=object)
+    columns |= running_by_entity(
+        codes, per_day, summed=MEASURES, carried=("last_purchase", "country")
+    )
     first_row = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     first_days = days["first_purchase"].to_numpy(dtype=np.int64)[first_row]
     return np.arange(len(entities)), first_days, pd.Index(entities), RunningTotals(columns)

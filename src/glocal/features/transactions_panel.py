@@ -28,15 +28,18 @@ from glocal.config.features import FeatureSettings
 from glocal.core.errors import DataValidationError
 from glocal.core.logging import get_logger
 from glocal.features.cutoffs import CutoffRange, entity_cutoff_grid, resolve_cutoff_range
-from glocal.features.running_totals import RunningTotals
+from glocal.features.running_totals import RunningTotals, running_by_entity
 from glocal.features.schema import CUTOFF, CUTOFF_DTYPE, ENTITY, finalize_panel
 from glocal.features.snapshot_features import snapshot_features
 from glocal.features.transactions_input import prepare_transactions
-from glocal.features.transactions_sql import history_sql
+from glocal.features.transactions_sql import MEASURES, history_sql
 
 __all__ = ["add_calendar", "build_latest_snapshot", "build_panel", "build_panel_and_latest"]
 
 _log = get_logger(__name__)
+
+_CARRIED = ("last_purchase", "country")
+"""Per-day columns whose running value is the last one seen (they only move forward)."""
 
 
 def add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
@@ -62,12 +65,23 @@ def _history(lines: pd.DataFrame, settings: FeatureSettings) -> _History:
     with duckdb.connect() as con:
         con.register("tx_frame", lines)
         con.execute(history_sql(settings))
-        history = con.sql("SELECT * FROM history ORDER BY entity_id, day").df()
+        days = con.sql("SELECT * FROM history ORDER BY entity_id, day").df()
         firsts = con.sql("SELECT entity_id, first_purchase FROM entities ORDER BY entity_id").df()
+    entity = days["entity_id"].to_numpy()
+    columns = {"entity_id": entity, "day": days["day"].to_numpy()}
+    columns |= running_by_entity(
+        entity,
+        {column: days[column].to_numpy() for column in (*MEASURES, *_CARRIED)},
+        summed=MEASURES,
+        carried=_CARRIED,
+    )
+    last = columns["last_purchase"]
+    if last.dtype.kind == "f" and not np.isnan(last).any():  # as a BIGINT column reads
+        columns["last_purchase"] = last.astype(np.int64)
     return _History(
         codes=firsts["entity_id"].to_numpy(dtype=np.int64),
         first_days=firsts["first_purchase"].to_numpy(dtype=np.int64),
-        totals=RunningTotals({column: history[column].to_numpy() for column in history.columns}),
+        totals=RunningTotals(columns),
     )
 
 

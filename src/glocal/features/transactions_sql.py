@@ -1,10 +1,12 @@
-"""The DuckDB SQL that aggregates transactions to per-(entity, day) running totals.
+"""The DuckDB SQL that aggregates transactions to per-(entity, day) amounts.
 
 DuckDB does the relational work here: dating each invoice by its first line, de-duplicating
 purchase days and (product, day) pairs, and summing every measure per entity and day. The
-result, ``history``, has one row per (entity, day) with activity and holds *running
-totals* up to and including that day, so any window sum over ``[t0, t1)`` is the running
-total before ``t1`` minus the one before ``t0`` (see :mod:`glocal.features.running_totals`).
+result, ``history``, has one row per (entity, day) with activity, sorted by entity and day.
+Its running totals up to and including each day are then taken per entity with numpy
+(:func:`glocal.features.running_totals.running_by_entity`), so any window sum over
+``[t0, t1)`` is the running total before ``t1`` minus the one before ``t0`` (see
+:mod:`glocal.features.running_totals`).
 
 Money arrives as integer micro-units (BIGINT), so every running total and every difference
 of two is exact: a window's value never depends on rows outside it, not even by rounding.
@@ -100,36 +102,20 @@ events AS (
     SELECT entity_id, least(day + $detail_window, coalesce(next_day, day + $detail_window)) AS day,
            -1 AS products
     FROM product_days
-),
-per_day AS (
-    SELECT entity_id, day,
-           coalesce(sum(net), 0) AS net,
-           coalesce(sum(purchase_value), 0) AS purchase_value,
-           coalesce(sum(purchase_units), 0) AS purchase_units,
-           coalesce(sum(return_value), 0) AS return_value,
-           coalesce(sum(purchase_days), 0) AS purchase_days,
-           coalesce(sum(gap_sq), 0) AS gap_sq,
-           coalesce(sum(purchase_invoices), 0) AS purchase_invoices,
-           coalesce(sum(return_invoices), 0) AS return_invoices,
-           coalesce(sum(products), 0) AS products,
-           max(last_purchase) AS last_purchase,
-           max(country) AS country
-    FROM events GROUP BY entity_id, day
 )
 SELECT entity_id, day,
-       CAST(sum(net) OVER running AS BIGINT) AS net,
-       CAST(sum(purchase_value) OVER running AS BIGINT) AS purchase_value,
-       CAST(sum(purchase_units) OVER running AS BIGINT) AS purchase_units,
-       CAST(sum(return_value) OVER running AS BIGINT) AS return_value,
-       CAST(sum(purchase_days) OVER running AS BIGINT) AS purchase_days,
-       CAST(sum(gap_sq) OVER running AS BIGINT) AS gap_sq,
-       CAST(sum(purchase_invoices) OVER running AS BIGINT) AS purchase_invoices,
-       CAST(sum(return_invoices) OVER running AS BIGINT) AS return_invoices,
-       CAST(sum(products) OVER running AS BIGINT) AS products,
-       max(last_purchase) OVER running AS last_purchase,
-       last_value(country IGNORE NULLS) OVER running AS country
-FROM per_day
-WINDOW running AS (PARTITION BY entity_id ORDER BY day ROWS UNBOUNDED PRECEDING)
+       CAST(coalesce(sum(net), 0) AS BIGINT) AS net,
+       CAST(coalesce(sum(purchase_value), 0) AS BIGINT) AS purchase_value,
+       CAST(coalesce(sum(purchase_units), 0) AS BIGINT) AS purchase_units,
+       CAST(coalesce(sum(return_value), 0) AS BIGINT) AS return_value,
+       CAST(coalesce(sum(purchase_days), 0) AS BIGINT) AS purchase_days,
+       CAST(coalesce(sum(gap_sq), 0) AS BIGINT) AS gap_sq,
+       CAST(coalesce(sum(purchase_invoices), 0) AS BIGINT) AS purchase_invoices,
+       CAST(coalesce(sum(return_invoices), 0) AS BIGINT) AS return_invoices,
+       CAST(coalesce(sum(products), 0) AS BIGINT) AS products,
+       max(last_purchase) AS last_purchase,
+       max(country) AS country
+FROM events GROUP BY entity_id, day
 ORDER BY entity_id, day;
 """
 

@@ -146,7 +146,9 @@ def _changes(
         if fresh.dtype != before.dtype:
             fresh, before = fresh.astype(object), before.astype(object)
         changed |= ~_same(fresh, before[found])
-    removed = old[ENTITY_COLUMN].loc[~old_ids.isin(new_ids)]
+    kept = np.zeros(len(old), dtype=bool)  # both unique: the found positions are the kept rows
+    kept[position[position >= 0]] = True
+    removed = old[ENTITY_COLUMN].loc[~kept]
     return changed, removed
 
 

@@ -35,26 +35,18 @@ def entity_fingerprints(transactions: pd.DataFrame) -> pd.DataFrame:
         [2000000, 1000000]
 
     """
-    micros = np.rint(transactions["amount"].to_numpy(dtype=np.float64) * _MICROS)
-    frame = pd.DataFrame(
-        {
-            "entity_id": transactions["entity_id"].astype(str).to_numpy(),
-            "timestamp": transactions["timestamp"].to_numpy(),
-            "micros": micros.astype(np.int64),
-        }
-    )
-    grouped = frame.groupby("entity_id", sort=True)
+    micros = np.rint(transactions["amount"].to_numpy(dtype=np.float64) * _MICROS).astype(np.int64)
+    codes, entities = pd.factorize(transactions["entity_id"].astype(str), sort=True)
+    values = pd.DataFrame({"timestamp": transactions["timestamp"].to_numpy(), "micros": micros})
+    grouped = values.groupby(codes, sort=True)  # integer codes: no string hashing per row
     table = pd.DataFrame(
         {
-            "n_rows": grouped.size().astype(np.int64),
-            "last_timestamp": grouped["timestamp"].max(),
-            "net_amount_micros": grouped["micros"].sum().astype(np.int64),
+            "entity_id": pd.Series(np.asarray(entities, dtype=object), dtype=object),
+            "n_rows": np.bincount(codes, minlength=len(entities)).astype(np.int64),
+            "last_timestamp": grouped["timestamp"].max().to_numpy().astype("datetime64[us]"),
+            "net_amount_micros": grouped["micros"].sum().to_numpy().astype(np.int64),
         }
     )
-    table.index.name = "entity_id"
-    table = table.reset_index()
-    table["entity_id"] = table["entity_id"].astype(object)
-    table["last_timestamp"] = table["last_timestamp"].astype("datetime64[us]")
     return table.loc[:, list(FINGERPRINT_COLUMNS)]
 
 
