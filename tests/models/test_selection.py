@@ -6,7 +6,7 @@ import pytest
 
 from glocal.config.models import SelectionSettings
 from glocal.models import DECISION_COLUMNS, Candidate, Reason, select_per_entity
-from glocal.models.selection import _reject
+from glocal.models.selection import _reject, _Rejection
 
 
 def _case(rows: int = 10, seed: int = 0):
@@ -93,3 +93,32 @@ def test_dependence_lags_make_the_test_more_conservative() -> None:
 def test_multiple_testing_methods(method: str, expected: int) -> None:
     p = np.array([0.001, 0.015, 0.02, 0.04, 0.5, 0.9])
     assert _reject(p, 0.05, method).sum() == expected
+
+
+def _reference_rejections(p_values: np.ndarray, level: float, method: str) -> np.ndarray:
+    """The textbook procedures, one level at a time."""
+    m = len(p_values)
+    if method == "none":
+        return p_values <= level
+    if method == "bonferroni":
+        return p_values <= level / m
+    ranked = np.sort(p_values)
+    below = np.flatnonzero(ranked <= level * np.arange(1, m + 1) / m)
+    return p_values <= ranked[below[-1]] if len(below) else np.zeros(m, dtype=bool)
+
+
+@pytest.mark.parametrize("method", ["fdr", "bonferroni", "none"])
+def test_one_sort_serves_every_level_of_the_guards_ladder(method: str) -> None:
+    rng = np.random.default_rng(3)
+    # ties, exact zeros and ones, as the adjusted p-values of a real run have
+    p_values = np.round(np.concatenate([rng.uniform(size=400), rng.beta(0.2, 5, 100)]), 3)
+    p_values[:5] = 0.0
+    p_values[5:10] = 1.0
+    rejection = _Rejection(p_values, method)
+    for level in [0.1 / 2.0**step for step in range(8)] + [0.0]:
+        rejected = rejection.at(level)
+        assert np.array_equal(rejected, _reject(p_values, level, method))
+        if level > 0:
+            assert np.array_equal(rejected, _reference_rejections(p_values, level, method))
+        else:
+            assert not rejected.any()

@@ -25,9 +25,10 @@ from glocal.models.selection import (
     Evidence,
     _Best,
     _best_candidates,
-    _choose,
     _Rows,
     _rows,
+    _Screen,
+    _screen,
 )
 
 __all__ = ["GUARD_CONFIDENCE", "GuardOutcome", "guard_level"]
@@ -69,16 +70,17 @@ class _HeldOut:
 def _held_out(
     rows: _Rows,
     best: _Best,
-    n_train_rows: IntArray,
-    min_train_rows: int,
-    settings: SelectionSettings,
+    screen: _Screen,
+    fold_rows: IntArray,
     objective: Objective,
     level: float,
-    held_out: int,
 ) -> _HeldOut:
-    """Decide on every fold but ``held_out`` (``best``: its evidence); score on it."""
-    choice = _choose(best, n_train_rows, min_train_rows, settings, level)
-    scored = np.flatnonzero((rows.fold == held_out) & choice.chosen[rows.codes])
+    """Decide at ``level`` on every fold but one; score the switches on that fold's rows.
+
+    ``best`` and ``screen`` are the other folds' evidence; ``fold_rows`` the held-out rows.
+    """
+    chosen = screen.chosen(level)
+    scored = fold_rows[chosen[rows.codes[fold_rows]]]
     candidate = best.index[rows.codes[scored]]
     prediction = np.zeros(len(scored))
     for index, predictions in enumerate(rows.predictions):  # a handful of candidates
@@ -88,7 +90,7 @@ def _held_out(
     global_loss = row_loss(y, g, objective)
     # where the candidate has no model on the held-out fold, the entity is served globally
     local_loss = np.where(np.isnan(prediction), global_loss, row_loss(y, prediction, objective))
-    return _HeldOut(rows.codes[scored], local_loss, global_loss, int(choice.chosen.sum()))
+    return _HeldOut(rows.codes[scored], local_loss, global_loss, int(chosen.sum()))
 
 
 def guard_level(
@@ -125,11 +127,16 @@ def guard_level(
         return GuardOutcome(settings.significance, "guard off", levels)
     if len(folds) < 2:
         return GuardOutcome(settings.significance, "one fold: nothing to cross-fit", levels)
-    # each fold's decision evidence does not depend on the level: find it once per fold
+    # each fold's decision evidence, and who it tests, do not depend on the level: find
+    # them once per fold; a level only moves the multiple-testing threshold
     bests = {
         int(fold): _best_candidates(rows, rows.fold != fold, evidence.objective, evidence.lags)
         for fold in folds
     }
+    screens = {
+        fold: _screen(best, n_train_rows, min_train_rows, settings) for fold, best in bests.items()
+    }
+    fold_rows = {int(fold): np.flatnonzero(rows.fold == fold) for fold in folds}
     best: tuple[float, float] | None = None
     for step in range(_GUARD_STEPS + 1):
         level = settings.significance / 2.0**step
@@ -137,12 +144,10 @@ def guard_level(
             _held_out(
                 rows,
                 bests[int(held_out)],
-                n_train_rows,
-                min_train_rows,
-                settings,
+                screens[int(held_out)],
+                fold_rows[int(held_out)],
                 evidence.objective,
                 level,
-                int(held_out),
             )
             for held_out in folds
         ]

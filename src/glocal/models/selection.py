@@ -283,19 +283,36 @@ def _best_candidates(
 
 def _reject(p_values: FloatArray, level: float, method: str) -> npt.NDArray[np.bool_]:
     """Return which hypotheses are rejected under the multiple-testing ``method``."""
-    m = len(p_values)
-    if m == 0 or level <= 0:
-        return np.zeros(m, dtype=bool)
-    if method == "none":
-        return p_values <= level
-    if method == "bonferroni":
-        return p_values <= level / m
-    order = np.argsort(p_values, kind="stable")
-    passed = p_values[order] <= level * np.arange(1, m + 1) / m
-    rejected = np.zeros(m, dtype=bool)
-    if passed.any():
-        rejected[order[: np.flatnonzero(passed)[-1] + 1]] = True
-    return rejected
+    return _Rejection(p_values, method).at(level)
+
+
+class _Rejection:
+    """One set of p-values, ready to be tested at many levels (sorted once for BH)."""
+
+    def __init__(self, p_values: FloatArray, method: str) -> None:
+        self.p_values = p_values
+        self.method = method
+        self.order: IntArray | None = None
+        self.sorted: FloatArray | None = None
+        if method not in ("none", "bonferroni") and len(p_values):
+            self.order = np.argsort(p_values, kind="stable")
+            self.sorted = p_values[self.order]
+
+    def at(self, level: float) -> npt.NDArray[np.bool_]:
+        """Return which hypotheses are rejected at ``level``."""
+        m = len(self.p_values)
+        if m == 0 or level <= 0:
+            return np.zeros(m, dtype=bool)
+        if self.method == "none":
+            return self.p_values <= level
+        if self.method == "bonferroni":
+            return self.p_values <= level / m
+        assert self.order is not None and self.sorted is not None
+        passed = self.sorted <= level * np.arange(1, m + 1) / m
+        rejected = np.zeros(m, dtype=bool)
+        if passed.any():
+            rejected[self.order[: np.flatnonzero(passed)[-1] + 1]] = True
+        return rejected
 
 
 @dataclass(frozen=True)
@@ -306,13 +323,35 @@ class _Choice:
     adjusted: FloatArray
 
 
-def _choose(
-    best: _Best,
-    n_train_rows: IntArray,
-    min_train_rows: int,
-    settings: SelectionSettings,
-    level: float,
-) -> _Choice:
+@dataclass(frozen=True)
+class _Screen:
+    """What an entity's choice owes to its rows, not to the test level.
+
+    ``open`` entities are tested and better than global on their rows: the level decides
+    which of them are chosen (:meth:`chosen`), through one multiple-testing pass over
+    every tested entity's ``adjusted`` p-value.
+    """
+
+    too_few_train: npt.NDArray[np.bool_]
+    too_few_val: npt.NDArray[np.bool_]
+    no_candidate: npt.NDArray[np.bool_]
+    quiet: npt.NDArray[np.bool_]
+    tested: npt.NDArray[np.bool_]
+    worse: npt.NDArray[np.bool_]
+    adjusted: FloatArray
+    rejection: _Rejection
+
+    def chosen(self, level: float) -> npt.NDArray[np.bool_]:
+        """Return the entities that leave global at ``level``."""
+        significant = np.zeros(len(self.tested), dtype=bool)
+        significant[self.tested] = self.rejection.at(level)
+        chosen: npt.NDArray[np.bool_] = self.tested & ~self.worse & significant
+        return chosen
+
+
+def _screen(
+    best: _Best, n_train_rows: IntArray, min_train_rows: int, settings: SelectionSettings
+) -> _Screen:
     too_few_train = n_train_rows < min_train_rows
     too_few_val = ~too_few_train & (best.counts < settings.min_validation_rows)
     no_candidate = ~too_few_train & ~too_few_val & (best.index < 0)
@@ -322,16 +361,27 @@ def _choose(
     tested = ~too_few_train & ~too_few_val & ~no_candidate & ~quiet
     # the best of k candidates was tested: Bonferroni within the entity
     adjusted = np.minimum(1.0, best.p_value * np.maximum(best.available, 1.0))
-    significant = np.zeros(len(best.index), dtype=bool)
-    significant[tested] = _reject(adjusted[tested], level, settings.multiple_testing)
-    reason = np.full(len(best.index), Reason.NOT_SIGNIFICANT.value, dtype=object)
-    reason[too_few_train | no_candidate] = Reason.TOO_FEW_ROWS.value
-    reason[too_few_val] = Reason.TOO_FEW_VALIDATION_ROWS.value
-    reason[quiet] = Reason.TOO_FEW_NONZERO.value
     worse = tested & ~(best.gain > 0)
-    reason[worse] = Reason.LOCAL_WORSE.value
-    chosen = tested & ~worse & significant
-    return _Choice(reason, chosen, tested, adjusted)
+    rejection = _Rejection(adjusted[tested], settings.multiple_testing)
+    return _Screen(
+        too_few_train, too_few_val, no_candidate, quiet, tested, worse, adjusted, rejection
+    )
+
+
+def _choose(
+    best: _Best,
+    n_train_rows: IntArray,
+    min_train_rows: int,
+    settings: SelectionSettings,
+    level: float,
+) -> _Choice:
+    screen = _screen(best, n_train_rows, min_train_rows, settings)
+    reason = np.full(len(best.index), Reason.NOT_SIGNIFICANT.value, dtype=object)
+    reason[screen.too_few_train | screen.no_candidate] = Reason.TOO_FEW_ROWS.value
+    reason[screen.too_few_val] = Reason.TOO_FEW_VALIDATION_ROWS.value
+    reason[screen.quiet] = Reason.TOO_FEW_NONZERO.value
+    reason[screen.worse] = Reason.LOCAL_WORSE.value
+    return _Choice(reason, screen.chosen(level), screen.tested, screen.adjusted)
 
 
 def _decisions(
