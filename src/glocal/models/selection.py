@@ -247,7 +247,9 @@ def _best_candidates(
     # overlapping target windows: L + 1 consecutive rows carry about one window's news
     n_eff = counts / (lags + 1.0) + 1.0
     best_gain = np.full(n, -np.inf)
-    best_p = np.ones(n)
+    best_statistic = np.zeros(n)
+    best_df = np.ones(n)
+    best_degenerate = np.zeros(n, dtype=bool)
     best_index = np.full(n, -1, dtype=np.int64)
     n_available = np.zeros(n)
     for index, full_prediction in enumerate(rows.predictions):
@@ -272,12 +274,17 @@ def _best_candidates(
             standard_error = np.sqrt(variance_of_mean)
             statistic = gain / standard_error
         better = available & (gain > best_gain)
-        # the t tail only where this candidate is the best so far: it is the costly part
-        p_value = stats.t.sf(statistic[better], df=np.maximum(n_eff[better] - 1.0, 1.0))
-        degenerate = ~(standard_error[better] > 0)
-        p_value[degenerate] = np.where(gain[better][degenerate] > 0, 0.0, 1.0)
-        best_gain[better], best_p[better], best_index[better] = gain[better], p_value, index
+        best_gain[better], best_index[better] = gain[better], index
+        best_statistic[better] = statistic[better]
+        best_df[better] = np.maximum(n_eff[better] - 1.0, 1.0)
+        best_degenerate[better] = ~(standard_error[better] > 0)
         n_available += available
+    # the t tail, the costly part, once per entity: of its best candidate's statistic
+    tested = best_index >= 0
+    best_p = np.ones(n)
+    best_p[tested] = stats.t.sf(best_statistic[tested], df=best_df[tested])
+    degenerate = tested & best_degenerate
+    best_p[degenerate] = np.where(best_gain[degenerate] > 0, 0.0, 1.0)
     return _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
 
 
