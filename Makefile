@@ -23,9 +23,9 @@ demo: setup
 test: setup lint
 	$(BIN)/pytest -n 2 -m "" --doctest-modules src/glocal tests
 
-## Quick feedback: skip tests marked slow.
+## Quick feedback: skip tests marked slow and the Spark tests (each starts a JVM).
 test-fast: setup
-	$(BIN)/pytest -n 2 -m "not slow" --doctest-modules src/glocal tests
+	$(BIN)/pytest -n 2 -m "not slow and not spark" --doctest-modules src/glocal tests
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
