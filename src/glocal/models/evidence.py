@@ -148,15 +148,14 @@ def _in_sample_moments(
 ) -> list[ResidualMoments]:
     """Per candidate, the moments of each (eligible) training entity's in-sample residual."""
     ids = train[ENTITY_COLUMN].to_numpy()
-    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-    rows = np.asarray(n_train.reindex(train[ENTITY_COLUMN]), dtype=np.float64)
+    factorized = factorize_sorted(ids)
+    rows = np.bincount(factorized[0]).astype(np.float64)[factorized[0]]  # its entity's rows
     in_sample = candidates_from_predictions(
         candidates.predict(train, g_train),
         blend_weight(rows, settings.blend_shrinkage_rows),
         settings,
         g_train,
     )
-    factorized = factorize_sorted(ids)
     return [
         residual_moments(ids, y_train, candidate.prediction, factorized) for candidate in in_sample
     ]
