@@ -334,9 +334,9 @@ class _Choice:
 class _Screen:
     """What an entity's choice owes to its rows, not to the test level.
 
-    ``open`` entities are tested and better than global on their rows: the level decides
-    which of them are chosen (:meth:`chosen`), through one multiple-testing pass over
-    every tested entity's ``adjusted`` p-value.
+    Of the ``tested`` entities that are not ``worse`` than global on their rows, the level
+    decides which are chosen (:meth:`chosen`), through one multiple-testing pass over every
+    tested entity's ``adjusted`` p-value, sorted once for all levels.
     """
 
     too_few_train: npt.NDArray[np.bool_]
