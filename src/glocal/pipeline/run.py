@@ -438,7 +438,11 @@ def _train_and_publish(
                 settings,
                 plan,
                 panel_result.load(),
-                cut.fingerprints(workspace, settings),
+                (
+                    panel_result.fingerprints
+                    if panel_result.fingerprints is not None
+                    else cut.fingerprints(workspace, settings)
+                ),
                 cut.end,
                 production,
                 run_id,

@@ -40,6 +40,7 @@ from glocal.features import (
 )
 from glocal.features.btyd import BTYD_FITS_FILE, load_remembered_fits, save_remembered_fits
 from glocal.features.io import PanelFiles
+from glocal.pipeline.fingerprints import entity_fingerprints
 
 __all__ = [
     "DataStep",
@@ -72,6 +73,9 @@ class PanelStep:
     ran: bool
     detail: str
     panel: pd.DataFrame | None = None
+    fingerprints: pd.DataFrame | None = None
+    """The entity fingerprints of the transactions the panel was built from, when the
+    step read them (the local engine): the train step then need not read them again."""
 
     def load(self) -> pd.DataFrame:
         """Return the panel (read from disk if the step was skipped)."""
@@ -190,6 +194,7 @@ def panel_step(
     files = PanelFiles.of(workspace, version.version)
     if _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
+    fingerprints = None
     if settings.engine == "spark":  # Spark SQL reads the file: it never comes here
         from glocal.pipeline.engine import panel_on_spark
 
@@ -203,7 +208,9 @@ def panel_step(
         load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
         panel, latest = build_panel_and_latest(transactions, settings.features)
         save_remembered_fits(fits)
+        fingerprints = entity_fingerprints(transactions)
+        del transactions
     write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
     mark_panel_built(workspace, version.version, settings, as_of)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
-    return PanelStep(key, files, True, detail, panel)
+    return PanelStep(key, files, True, detail, panel, fingerprints)
