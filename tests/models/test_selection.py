@@ -6,7 +6,7 @@ import pytest
 
 from glocal.config.models import SelectionSettings
 from glocal.models import DECISION_COLUMNS, Candidate, Reason, select_per_entity
-from glocal.models.selection import _reject, _Rejection
+from glocal.models.selection import _Rejection
 
 
 def _case(rows: int = 10, seed: int = 0):
@@ -92,7 +92,7 @@ def test_dependence_lags_make_the_test_more_conservative() -> None:
 )
 def test_multiple_testing_methods(method: str, expected: int) -> None:
     p = np.array([0.001, 0.015, 0.02, 0.04, 0.5, 0.9])
-    assert _reject(p, 0.05, method).sum() == expected
+    assert _Rejection(p, method).at(0.05).sum() == expected
 
 
 def _reference_rejections(p_values: np.ndarray, level: float, method: str) -> np.ndarray:
@@ -117,7 +117,7 @@ def test_one_sort_serves_every_level_of_the_guards_ladder(method: str) -> None:
     rejection = _Rejection(p_values, method)
     for level in [0.1 / 2.0**step for step in range(8)] + [0.0]:
         rejected = rejection.at(level)
-        assert np.array_equal(rejected, _reject(p_values, level, method))
+        assert np.array_equal(rejected, _Rejection(p_values, method).at(level))  # sorted anew
         if level > 0:
             assert np.array_equal(rejected, _reference_rejections(p_values, level, method))
         else:

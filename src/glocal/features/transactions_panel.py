@@ -75,9 +75,6 @@ def _history(lines: pd.DataFrame, settings: FeatureSettings) -> _History:
         summed=MEASURES,
         carried=_CARRIED,
     )
-    last = columns["last_purchase"]
-    if last.dtype.kind == "f" and not np.isnan(last).any():  # as a BIGINT column reads
-        columns["last_purchase"] = last.astype(np.int64)
     return _History(
         codes=firsts["entity_id"].to_numpy(dtype=np.int64),
         first_days=firsts["first_purchase"].to_numpy(dtype=np.int64),

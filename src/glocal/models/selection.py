@@ -288,11 +288,6 @@ def _best_candidates(
     return _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
 
 
-def _reject(p_values: FloatArray, level: float, method: str) -> npt.NDArray[np.bool_]:
-    """Return which hypotheses are rejected under the multiple-testing ``method``."""
-    return _Rejection(p_values, method).at(level)
-
-
 class _Rejection:
     """One set of p-values, ready to be tested at many levels (sorted once for BH)."""
 
