@@ -121,6 +121,7 @@ def main() -> None:
     steps["guard_level"] = time.perf_counter() - start
     start = time.perf_counter()
     decisions = decide(evidence, n_train, settings, selection, guard.level)
+    del evidence  # as HybridModel.fit does before its final fit
     steps["decide"] = time.perf_counter() - start
     start = time.perf_counter()
     final = CandidateSet(settings, features, "mse").fit(history, history["target"].to_numpy(), g)

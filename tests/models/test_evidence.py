@@ -12,7 +12,7 @@ import pytest
 
 from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.data.synthetic import make_synthetic_panel
-from glocal.models.evidence import collect_evidence
+from glocal.models.evidence import _per_row, collect_evidence
 from glocal.models.folds import rolling_folds
 from glocal.models.frames import coded_entities
 from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
@@ -26,6 +26,7 @@ def _evidence(
     chunk_rows: int | None,
     objective: str = "mse",
     fitter: BankFitter = fit_local_banks,
+    n_jobs: int = -1,
 ) -> Evidence:
     folds = rolling_folds(frame["cutoff"], n_folds=3, fold_days=21, embargo_days=7)
     rng = np.random.default_rng(0)
@@ -33,7 +34,9 @@ def _evidence(
     cutoffs = frame["cutoff"]
     fold_global = [(g[f.train_mask(cutoffs)], g[f.validation_mask(cutoffs)]) for f in folds]
     settings = LocalModelSettings(
-        candidates=["residual", "level", "scale", "direct", "intermittent"], min_train_rows=4
+        candidates=["residual", "level", "scale", "direct", "intermittent"],
+        min_train_rows=4,
+        n_jobs=n_jobs,
     )
     evidence, _ = collect_evidence(
         frame,
@@ -78,6 +81,30 @@ def test_chunks_of_entities_give_exactly_the_evidence_of_one_pass(
             np.testing.assert_array_equal(mine.weight, theirs.weight)
     # the floors exist where an entity had training rows, and the chunks changed no prior
     assert np.isfinite(np.asarray(whole.candidates[0].variance)).mean() > 0.5
+
+
+def test_chunks_on_threads_give_exactly_the_evidence_of_chunks_in_turn(
+    coded_panel: pd.DataFrame,
+) -> None:
+    in_turn = _evidence(coded_panel, chunk_rows=100, n_jobs=1)
+    threaded = _evidence(coded_panel, chunk_rows=100, n_jobs=3)
+    np.testing.assert_array_equal(threaded.entity_ids, in_turn.entity_ids)
+    for mine, theirs in zip(threaded.candidates, in_turn.candidates, strict=True):
+        assert mine.name == theirs.name
+        np.testing.assert_array_equal(mine.prediction, theirs.prediction)
+        np.testing.assert_array_equal(mine.variance, theirs.variance)
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_per_row_floors_are_the_reindexed_floors_with_zero_where_missing(as_text: bool) -> None:
+    per_entity = pd.Series([1.5, np.nan, 3.0, 0.25], index=[2, 5, 7, 11])
+    rows = np.array([0, 2, 2, 5, 6, 7, 11, 11, 12])
+    if as_text:  # ids that are not integer codes take pandas' reindex
+        per_entity.index = per_entity.index.map(str)
+        rows = rows.astype(str)
+    expected = per_entity.reindex(rows).fillna(0.0).to_numpy()
+    np.testing.assert_array_equal(_per_row(per_entity, rows), expected)
+    assert _per_row(per_entity.iloc[:0], rows).tolist() == [0.0] * len(rows)
 
 
 class _CountingFitter:

@@ -12,6 +12,8 @@ and what spans the population is computed once over all of them.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from glocal.config.models import CandidateKind, LocalModelSettings, Objective, SelectionSettings
+from glocal.core.memory import release_free_memory
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet, blend_weight
 from glocal.models.corrections import IntermittentPrior, intermittent_prior
@@ -218,8 +221,8 @@ def _fold_evidence(
     train_before = np.concatenate([[0], np.cumsum(train_mask)])
     validation_before = np.concatenate([[0], np.cumsum(validation_mask)])
     g_train, g_val = fold_global
-    parts = []
-    for rows in chunks:
+
+    def chunk_evidence(rows: slice) -> _FoldEvidence:
         start, stop = rows.start, rows.stop
         part_global = (
             g_train[train_before[start] : train_before[stop]],
@@ -227,8 +230,37 @@ def _fold_evidence(
         )
         masks = (train_mask[rows], validation_mask[rows])
         chunk = history.iloc[rows]
-        parts.append(_chunk_evidence(chunk, target[rows], masks, part_global, fold.index, setup))
-    return _FoldEvidence.concat(parts)
+        return _chunk_evidence(chunk, target[rows], masks, part_global, fold.index, setup)
+
+    n_jobs = setup.settings.n_jobs
+    workers = min(len(chunks), (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs))
+    if workers <= 1:
+        return _FoldEvidence.concat([chunk_evidence(rows) for rows in chunks])
+    # chunks run side by side (numpy releases the GIL in the fits, bincounts and sorts);
+    # each is independent, and the parts come back in chunk order: the same evidence
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        evidence = _FoldEvidence.concat(list(pool.map(chunk_evidence, chunks)))
+    release_free_memory()  # what the threads' heaps kept would add to the next step's peak
+    return evidence
+
+
+def _per_row(per_entity: pd.Series, entity_ids: npt.NDArray[Any]) -> FloatArray:
+    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing.
+
+    Integer entity codes in increasing order (the moments of :func:`collect_evidence`)
+    are looked up with a binary search instead of a hash table; anything else reindexes.
+    """
+    keys = per_entity.index.to_numpy()
+    ids = np.asarray(entity_ids)
+    if keys.dtype.kind in "iu" and ids.dtype.kind in "iu" and np.all(keys[1:] > keys[:-1]):
+        if not len(keys):
+            return np.zeros(len(ids))
+        values = per_entity.to_numpy(np.float64)
+        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        found = np.where(keys[at] == ids, values[at], np.nan)
+    else:
+        found = per_entity.reindex(ids).to_numpy(np.float64, na_value=np.nan)
+    return np.where(np.isnan(found), 0.0, found)
 
 
 class _PooledRows:
@@ -260,11 +292,7 @@ class _PooledRows:
             # no floor (NaN) only where it cannot matter: an entity that may not leave
             # global, or a candidate without a model there (its prediction is NaN too);
             # 0 says so and spares the selection a fallback floor
-            self.floors[i][rows] = (
-                shrink_variances(moments, prior_rows)
-                .reindex(part.entity_ids)
-                .to_numpy(np.float64, na_value=0.0)
-            )
+            self.floors[i][rows] = _per_row(shrink_variances(moments, prior_rows), part.entity_ids)
 
 
 def collect_evidence(

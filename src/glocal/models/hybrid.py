@@ -271,6 +271,7 @@ class HybridModel:
         )
         self.guard_level_ = guard.level
         decisions = decide(evidence, n_train, local_settings, selection, guard.level)
+        del evidence  # every fold's rows of every candidate: not needed by the final fit
         self.decisions_ = decoded_decisions(decisions, ids)
         candidates = CandidateSet(
             local_settings, self.local_feature_columns_, self.objective, self.bank_fitter
