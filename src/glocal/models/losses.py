@@ -38,7 +38,7 @@ FloatArray = npt.NDArray[np.float64]
 def row_loss(target: FloatArray, prediction: FloatArray, objective: Objective) -> FloatArray:
     """Return each row's squared (``mse``) or absolute (``mae``) error."""
     error = np.asarray(target, dtype=np.float64) - np.asarray(prediction, dtype=np.float64)
-    return np.abs(error) if objective == "mae" else error * error
+    return np.abs(error, out=error) if objective == "mae" else np.multiply(error, error, out=error)
 
 
 @dataclass(frozen=True)

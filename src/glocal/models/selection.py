@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -237,8 +237,13 @@ def _best_candidates(
     rows: _Rows, use: npt.NDArray[np.bool_], objective: Objective, lags: int
 ) -> _Best:
     """Find each entity's best candidate on the rows ``use`` and test it against global."""
-    codes, fold = rows.codes[use], rows.fold[use]
-    y, g = rows.target[use], rows.global_prediction[use]
+    everyone = bool(use.all())  # the final choice: every row, and no copies of them
+
+    def part(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if everyone else values[use]
+
+    codes, fold = part(rows.codes), part(rows.fold)
+    y, g = part(rows.target), part(rows.global_prediction)
     n = rows.n_entities
     counts = np.bincount(codes, minlength=n).astype(np.float64)
     nonzero = np.bincount(codes, y != 0, n).astype(np.float64)
@@ -253,19 +258,28 @@ def _best_candidates(
     best_index = np.full(n, -1, dtype=np.int64)
     n_available = np.zeros(n)
     for index, full_prediction in enumerate(rows.predictions):
-        prediction = full_prediction[use]
+        prediction = part(full_prediction)
         missing = np.bincount(codes, np.isnan(prediction), n) > 0
         available = (counts > 0) & ~missing
-        c = np.nan_to_num(prediction)
-        difference = loss_global - row_loss(y, c, objective)
+        c = np.nan_to_num(prediction)  # a copy: the evidence is never written to
+        # in place where a temporary would do (the same operations, so the same numbers):
+        # this pass over every row of every candidate sets the fit's peak memory
+        difference = np.subtract(loss_global, row_loss(y, c, objective))
         gain = grouped_mean(codes, difference, counts)
-        empirical = _newey_west_variance(codes, fold, difference - gain[codes], counts, lags)
-        spread = (c - g) ** 2
-        variance_y = rows.variances[index][use]
+        centered = gain[codes]
+        np.subtract(difference, centered, out=centered)
+        del difference
+        empirical = _newey_west_variance(codes, fold, centered, counts, lags)
+        del centered
+        spread = np.subtract(c, g)
+        del c
+        np.multiply(spread, spread, out=spread)
+        variance_y = part(rows.variances[index])
         if objective == "mae":
             per_row = spread * variance_y / (variance_y + spread / 4.0 + 1e-300)
         else:
-            per_row = 4.0 * spread * variance_y
+            np.multiply(spread, 4.0, out=spread)
+            per_row = np.multiply(spread, variance_y, out=spread)
         floor = grouped_mean(codes, per_row, counts)
         with np.errstate(divide="ignore", invalid="ignore"):
             # the Newey-West variance is already a long-run variance; the floor is a
