@@ -172,7 +172,11 @@ class LocalModelSettings(Section):
         description="After selection, refit the local models on every row before the test block.",
     )
     n_jobs: int = Field(
-        default=-1, description="Threads of the vectorized fit; -1 means every core."
+        default=-1,
+        description=(
+            "Threads of the vectorized fit and of the per-fold chunks of entities; "
+            "-1 means every core."
+        ),
     )
 
     @field_validator("alphas")
