@@ -264,7 +264,8 @@ def _best_candidates(
         c = np.nan_to_num(prediction)  # a copy: the evidence is never written to
         # in place where a temporary would do (the same operations, so the same numbers):
         # this pass over every row of every candidate sets the fit's peak memory
-        difference = np.subtract(loss_global, row_loss(y, c, objective))
+        difference = row_loss(y, c, objective)
+        np.subtract(loss_global, difference, out=difference)
         gain = grouped_mean(codes, difference, counts)
         centered = gain[codes]
         np.subtract(difference, centered, out=centered)
