@@ -1,12 +1,13 @@
-"""Entity chunks: slices of rows that never split an entity."""
+"""Entity chunks (slices of rows that never split an entity) and entity positions."""
 
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+import pandas as pd
 
-from glocal.models.frames import entity_chunks
+from glocal.models.frames import entity_chunks, entity_positions
 
 
 def test_chunks_cover_every_row_once_and_never_split_an_entity() -> None:
@@ -28,3 +29,16 @@ def test_unsorted_or_non_integer_entities_are_one_chunk() -> None:
     assert entity_chunks(np.array([2, 0, 1, 1]), 1) == [slice(0, 4)]
     assert entity_chunks(np.array(["a", "a", "b"]), 1) == [slice(0, 3)]
     assert entity_chunks(np.array([], dtype=np.int64), 5) == [slice(0, 0)]
+
+
+def test_entity_positions_are_get_indexers_for_codes_subsets_and_text() -> None:
+    rng = np.random.default_rng(2)
+    everyone = pd.Index(np.arange(40))
+    subset = pd.Index(np.sort(rng.choice(60, size=25, replace=False)))
+    text = pd.Index([f"e{i}" for i in range(30)])
+    ids = rng.integers(-3, 70, size=200)
+    named = np.array([f"e{i}" for i in ids])
+    for entities, rows in ((everyone, ids), (subset, ids), (text, named)):
+        expected = entities.get_indexer(pd.Index(rows))
+        np.testing.assert_array_equal(entity_positions(rows, entities), expected)
+    assert entity_positions(ids, pd.Index([], dtype=np.int64)).tolist() == [-1] * len(ids)

@@ -31,6 +31,7 @@ from glocal.models.frames import (
     TIME_COLUMN,
     check_target,
     entity_chunks,
+    entity_positions,
     factorize_sorted,
 )
 from glocal.models.local_bank import BankFitter, fit_local_banks, partitions_entities
@@ -245,21 +246,11 @@ def _fold_evidence(
 
 
 def _per_row(per_entity: pd.Series, entity_ids: npt.NDArray[Any]) -> FloatArray:
-    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing.
-
-    Integer entity codes in increasing order (the moments of :func:`collect_evidence`)
-    are looked up with a binary search instead of a hash table; anything else reindexes.
-    """
-    keys = per_entity.index.to_numpy()
-    ids = np.asarray(entity_ids)
-    if keys.dtype.kind in "iu" and ids.dtype.kind in "iu" and np.all(keys[1:] > keys[:-1]):
-        if not len(keys):
-            return np.zeros(len(ids))
-        values = per_entity.to_numpy(np.float64)
-        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
-        found = np.where(keys[at] == ids, values[at], np.nan)
-    else:
-        found = per_entity.reindex(ids).to_numpy(np.float64, na_value=np.nan)
+    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing."""
+    at = entity_positions(entity_ids, per_entity.index)
+    if not len(per_entity):
+        return np.zeros(len(at))
+    found = np.where(at >= 0, per_entity.to_numpy(np.float64)[at], np.nan)
     return np.where(np.isnan(found), 0.0, found)
 
 

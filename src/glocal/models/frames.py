@@ -27,6 +27,7 @@ __all__ = [
     "coded_entities",
     "concat_frames",
     "entity_chunks",
+    "entity_positions",
     "factorize_sorted",
     "numeric_matrix",
     "panel_categorical_columns",
@@ -161,6 +162,30 @@ def factorize_sorted(values: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.
         return dense[array].astype(np.int64), np.flatnonzero(present)
     codes, uniques = pd.factorize(pd.Index(array), sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
+
+
+def entity_positions(entity_ids: npt.ArrayLike, entities: pd.Index) -> npt.NDArray[np.int64]:
+    """Return each id's position in ``entities`` (-1 where absent), as ``get_indexer`` does.
+
+    Integer codes in increasing order (those of :func:`coded_entities`, or a subset of
+    them) need no hash table: ``0..n-1`` is its own position, any other increasing run is
+    found by binary search.
+
+    Examples:
+        >>> entity_positions(np.array([4, 0, 9, 4]), pd.Index([0, 4, 7])).tolist()
+        [1, 0, -1, 1]
+
+    """
+    ids = np.asarray(entity_ids)
+    keys = entities.to_numpy()
+    n = len(keys)
+    if ids.dtype.kind in "iu" and keys.dtype.kind in "iu" and n and np.all(keys[1:] > keys[:-1]):
+        if keys[0] == 0 and keys[n - 1] == n - 1:  # 0..n-1: a code is its own position
+            codes = ids.astype(np.int64)
+            return np.where((codes >= 0) & (codes < n), codes, -1)
+        at = np.minimum(np.searchsorted(keys, ids), n - 1)
+        return np.where(keys[at] == ids, at, -1).astype(np.int64)
+    return np.asarray(entities.get_indexer(pd.Index(ids)), dtype=np.int64)
 
 
 def entity_chunks(codes: npt.ArrayLike, chunk_rows: int) -> list[slice]:

@@ -43,7 +43,7 @@ from scipy import stats
 from glocal.config.models import Objective, SelectionSettings
 from glocal.core.errors import ModelError
 from glocal.models.decisions import DECISION_COLUMNS
-from glocal.models.frames import ENTITY_COLUMN
+from glocal.models.frames import ENTITY_COLUMN, entity_positions
 from glocal.models.losses import row_loss
 from glocal.models.residual_variance import grouped_mean, shrunk_residual_variance
 
@@ -153,26 +153,8 @@ class _Rows:
     n_entities: int
 
 
-def _entity_codes(entity_ids: npt.ArrayLike, entities: pd.Index) -> IntArray:
-    """Each row's position in ``entities`` (-1: unknown); no hashing for 0..n-1 codes."""
-    ids = np.asarray(entity_ids)
-    n = len(entities)
-    if (
-        ids.dtype.kind in "iu"
-        and entities.dtype.kind in "iu"
-        and n
-        and entities[0] == 0
-        and entities[n - 1] == n - 1
-        and entities.is_monotonic_increasing
-        and entities.is_unique
-    ):  # the integer codes of coded_entities: a code is its own position
-        codes = ids.astype(np.int64)
-        return np.where((codes >= 0) & (codes < n), codes, -1)
-    return np.asarray(entities.get_indexer(pd.Index(ids)), dtype=np.int64)
-
-
 def _rows(evidence: Evidence, entities: pd.Index) -> _Rows:
-    codes = _entity_codes(evidence.entity_ids, entities)
+    codes = entity_positions(evidence.entity_ids, entities)
     y = np.asarray(evidence.target, dtype=np.float64)
     g = np.asarray(evidence.global_prediction, dtype=np.float64)
     fold = (
