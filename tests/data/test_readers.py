@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -204,6 +205,38 @@ def test_all_customer_ids_missing(tmp_path: Path) -> None:
     path = _one_row_csv(tmp_path, ["1,A,1,2010-12-01,1.0,", "2,A,1,2010-12-01,1.0,"])
     with pytest.raises(DataValidationError, match=r"empty on every row.*`columns\.entity`"):
         read_transactions(path, ColumnsSettings())
+
+
+def test_all_numeric_customer_ids_missing(tmp_path: Path) -> None:
+    path = tmp_path / "shop.parquet"
+    pd.DataFrame(
+        {
+            "InvoiceNo": ["1", "2"],
+            "StockCode": ["A", "B"],
+            "Quantity": [1, 2],
+            "InvoiceDate": pd.to_datetime(["2010-12-01", "2010-12-02"]),
+            "UnitPrice": [1.0, 2.0],
+            "CustomerID": [np.nan, np.nan],  # a number column with no number in it
+        }
+    ).to_parquet(path, index=False)
+    with pytest.raises(DataValidationError, match=r"empty on every row.*`columns\.entity`"):
+        read_transactions(path, ColumnsSettings())
+
+
+def test_numeric_customer_ids_become_text_without_a_trailing_zero(tmp_path: Path) -> None:
+    path = tmp_path / "shop.parquet"
+    pd.DataFrame(
+        {
+            "InvoiceNo": ["1", "2", "3"],
+            "StockCode": ["A", "B", "C"],
+            "Quantity": [1, 2, 3],
+            "InvoiceDate": pd.to_datetime(["2010-12-01", "2010-12-02", "2010-12-03"]),
+            "UnitPrice": [1.0, 2.0, 3.0],
+            "CustomerID": [17850.0, np.nan, 12.5],
+        }
+    ).to_parquet(path, index=False)
+    ids = read_transactions(path, ColumnsSettings())["entity_id"]
+    assert ids.tolist()[0::2] == ["17850", "12.5"] and pd.isna(ids.iloc[1])
 
 
 def test_parquet_rows_are_counted_from_one(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from glocal.config.data import ColumnsSettings
 from glocal.core.errors import DataValidationError
@@ -60,15 +62,16 @@ def _bad_value_error(
 def _as_text(values: pd.Series) -> pd.Series:
     """Return codes as stripped strings; whole numbers lose a trailing ``.0``."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        # Format each distinct number once: ids repeat on thousands of rows.
+        # Format each distinct number once (ids repeat on thousands of rows), and let
+        # Arrow spread the labels over the rows: no Python string object per row.
         codes, distinct = pd.factorize(values.astype("Float64"))
         numbers = pd.Series(distinct)
         whole = numbers == numbers.round()
         labels = numbers.astype(_STRING)
         labels[whole] = numbers[whole].astype("Int64").astype(_STRING)
-        text = labels.take(np.where(codes < 0, 0, codes)) if len(labels) else labels
-        result = pd.Series(text.to_numpy(), index=values.index, dtype=_STRING)
-        return result.mask(codes < 0)
+        rows = pa.array(codes, mask=codes < 0)  # a missing number stays missing
+        text = pc.take(pa.array(labels.to_numpy(dtype=object), type=pa.string()), rows)
+        return pd.Series(pd.array(text, dtype=_STRING), index=values.index)
     return values.astype(_STRING).str.strip()
 
 
