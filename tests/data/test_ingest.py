@@ -16,6 +16,7 @@ from glocal.data import (
     read_transactions,
     write_demo_file,
 )
+from glocal.data.digests import DIGESTS_FILE
 from glocal.data.versions import CLEAN_FILE, REPORT_FILE
 
 REAL_COUNTS = {
@@ -45,7 +46,11 @@ def test_demo_file_end_to_end(workspace: Workspace) -> None:
     assert record.cleaning == result.report
     assert record.date_min < record.date_max
     assert result.processed_dir == workspace.processed_dir(record.version)
-    assert sorted(p.name for p in result.processed_dir.iterdir()) == [REPORT_FILE, CLEAN_FILE]
+    assert sorted(p.name for p in result.processed_dir.iterdir()) == [
+        REPORT_FILE,
+        DIGESTS_FILE,
+        CLEAN_FILE,
+    ]
     stored = json.loads((workspace.versions_dir / f"{record.version}.json").read_text())
     assert stored["file_sha256"].startswith(record.version)
     assert stored["cleaning"]["rows_out"] == record.rows_clean

@@ -1,9 +1,10 @@
 """``ingest_file``: read, validate, clean and store one transaction file as a data version.
 
 Output is written atomically and in an order that makes the version record the commit
-marker: first ``data/processed/<version>/`` appears complete (cleaned transactions and the
-cleaning report), then ``data/versions/<version>.json``. A failure at any step leaves no
-trace under ``data/processed/``, and a version without a record is redone on the next run.
+marker: first ``data/processed/<version>/`` appears complete (cleaned transactions, the
+cleaning report and the entity digests of :mod:`glocal.data.digests`), then
+``data/versions/<version>.json``. A failure at any step leaves no trace under
+``data/processed/``, and a version without a record is redone on the next run.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from glocal.core.hashing import hash_file
 from glocal.core.logging import get_logger
 from glocal.core.progress import step_progress
 from glocal.core.storage import is_url
-from glocal.data.cleaning import clean_transactions
+from glocal.data.cleaning import clean_with_digests
 from glocal.data.columns import resolve_columns
+from glocal.data.digests import DIGESTS_FILE
 from glocal.data.fetch import fetch_input_file
 from glocal.data.files import (
     FileFormat,
@@ -133,7 +135,8 @@ def _read_clean_and_store(
         raw = standardize(table, mapping)
         del table
         progress.advance("Cleaning")
-        clean, report = clean_transactions(raw, settings.cleaning)
+        cleaned = clean_with_digests(raw, settings.cleaning)
+        clean, report = cleaned.frame, cleaned.report
         progress.advance("Writing the data version")
         record = _build_record(
             path,
@@ -153,6 +156,7 @@ def _read_clean_and_store(
             shutil.rmtree(processed_dir)
         with atomic_directory(processed_dir) as tmp:
             clean.to_parquet(tmp / CLEAN_FILE, index=False)
+            cleaned.digests.to_parquet(tmp / DIGESTS_FILE, index=False)
             write_json_atomic(tmp / REPORT_FILE, report.model_dump(mode="json"))
         write_version_record(workspace, record)
         progress.advance()

@@ -7,7 +7,13 @@ import pandas as pd
 
 from glocal.core.errors import DataValidationError
 
-__all__ = ["REQUIRED_COLUMNS", "check_required_columns", "prepare_transactions"]
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "check_required_columns",
+    "check_transactions",
+    "entity_index",
+    "prepare_transactions",
+]
 
 REQUIRED_COLUMNS = (
     "entity_id",
@@ -39,14 +45,8 @@ def check_required_columns(columns: list[str], where: str) -> None:
         )
 
 
-def prepare_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
-    """Return the slim frame the SQL reads, and the entity ids its integer keys stand for.
-
-    Entity, invoice and product become integer codes (joins and sorts on integers are
-    several times faster than on strings); ``entity_id`` code ``k`` is ``entities[k]``.
-    Money becomes integer micro-units (``amount_micros``) so that sums are exact.
-    ``day`` counts days since 1970-01-01 of the transaction's calendar date, so "strictly
-    before the cutoff's midnight" is ``day < cutoff``.
+def check_transactions(transactions: pd.DataFrame) -> None:
+    """Refuse cleaned transactions that lack a column, are empty or hold malformed values.
 
     Raises:
         DataValidationError: naming the missing or malformed column.
@@ -71,6 +71,32 @@ def prepare_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.I
             raise DataValidationError(
                 f"column '{column}' has {nulls} empty value(s); cleaned transactions have none."
             )
+
+
+def entity_index(transactions: pd.DataFrame) -> pd.Index:
+    """Return the entity ids of ``transactions`` in order of first appearance.
+
+    These are the ids :func:`prepare_transactions`'s integer ``entity_id`` codes stand for.
+    """
+    index: pd.Index = pd.Index(pd.factorize(transactions["entity_id"].astype(str))[1])
+    return index
+
+
+def prepare_transactions(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """Return the slim frame the SQL reads, and the entity ids its integer keys stand for.
+
+    Entity, invoice and product become integer codes (joins and sorts on integers are
+    several times faster than on strings); ``entity_id`` code ``k`` is ``entities[k]``.
+    Money becomes integer micro-units (``amount_micros``) so that sums are exact.
+    ``day`` counts days since 1970-01-01 of the transaction's calendar date, so "strictly
+    before the cutoff's midnight" is ``day < cutoff``.
+
+    Raises:
+        DataValidationError: naming the missing or malformed column.
+
+    """
+    check_transactions(transactions)
+    timestamp = transactions["timestamp"]
     country = (
         transactions["country"].astype(str)
         if "country" in transactions.columns

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -28,18 +27,30 @@ from glocal.config.features import FeatureSettings
 from glocal.core.errors import DataValidationError
 from glocal.core.logging import get_logger
 from glocal.features.cutoffs import CutoffRange, entity_cutoff_grid, resolve_cutoff_range
-from glocal.features.running_totals import RunningTotals, running_by_entity
+from glocal.features.entity_history import (
+    EntityHistory,
+    PreviousHistory,
+    history_table,
+    updated_history,
+)
 from glocal.features.schema import CUTOFF, CUTOFF_DTYPE, ENTITY, finalize_panel
 from glocal.features.snapshot_features import snapshot_features
-from glocal.features.transactions_input import prepare_transactions
-from glocal.features.transactions_sql import MEASURES, history_sql
+from glocal.features.transactions_input import (
+    check_transactions,
+    entity_index,
+    prepare_transactions,
+)
 
-__all__ = ["add_calendar", "build_latest_snapshot", "build_panel", "build_panel_and_latest"]
+__all__ = [
+    "PanelBuild",
+    "add_calendar",
+    "build_latest_snapshot",
+    "build_panel",
+    "build_panel_and_latest",
+    "build_with_history",
+]
 
 _log = get_logger(__name__)
-
-_CARRIED = ("last_purchase", "country")
-"""Per-day columns whose running value is the last one seen (they only move forward)."""
 
 
 def add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
@@ -51,44 +62,11 @@ def add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
     return panel
 
 
-@dataclass(frozen=True)
-class _History:
-    """Per-(entity, day) running totals of the transactions, and each entity's first purchase."""
-
-    codes: np.ndarray
-    first_days: np.ndarray
-    totals: RunningTotals
-
-
-def _history(lines: pd.DataFrame, settings: FeatureSettings) -> _History:
-    """Aggregate the transaction lines once, with DuckDB; every snapshot reads from it."""
-    with duckdb.connect() as con:
-        con.register("tx_frame", lines)
-        con.execute(history_sql(settings))
-        days = con.sql("SELECT * FROM history ORDER BY entity_id, day").df()
-        firsts = con.sql("SELECT entity_id, first_purchase FROM entities ORDER BY entity_id").df()
-    entity = days["entity_id"].to_numpy()
-    columns = {"entity_id": entity, "day": days["day"].to_numpy()}
-    columns |= running_by_entity(
-        entity,
-        {column: days[column].to_numpy() for column in (*MEASURES, *_CARRIED)},
-        summed=MEASURES,
-        carried=_CARRIED,
-    )
-    return _History(
-        codes=firsts["entity_id"].to_numpy(dtype=np.int64),
-        first_days=firsts["first_purchase"].to_numpy(dtype=np.int64),
-        totals=RunningTotals(columns),
-    )
-
-
 def _snapshots(
-    history: _History,
-    lines: pd.DataFrame,
-    entities: pd.Index,
+    history: EntityHistory,
     settings: FeatureSettings,
     cutoffs: CutoffRange,
-    with_country: bool,
+    countries: list[str] | None,
 ) -> pd.DataFrame:
     """Compute the snapshot rows of every entity at every cutoff of ``cutoffs``."""
     row, cutoff = entity_cutoff_grid(history.first_days, cutoffs.days())
@@ -98,28 +76,34 @@ def _snapshots(
     )
     panel = pd.DataFrame(
         {
-            ENTITY: entities[codes],
+            ENTITY: history.entities[codes],
             CUTOFF: cutoff.astype("datetime64[D]").astype(CUTOFF_DTYPE),
             **columns,
         }
     )
-    if with_country:
-        countries = sorted(lines["country"].dropna().unique())
+    if countries is not None:
         panel["country"] = pd.Categorical(panel["country"], categories=countries)
     else:
         panel = panel.drop(columns="country")
     return finalize_panel(add_calendar(panel))
 
 
-def _data_span(lines: pd.DataFrame) -> tuple[int, int]:
+def _data_span(history: EntityHistory, transactions: pd.DataFrame) -> tuple[int, int]:
     """Return the day numbers of the first purchase and of the last transaction."""
-    purchases = lines.loc[~lines["is_cancellation"], "day"]
-    if purchases.empty:
+    if not len(history.first_days):
         raise DataValidationError(
             "the transactions hold no purchase (every line is a cancellation), so no entity "
             "has a first purchase to start its snapshots from."
         )
-    return int(purchases.min()), int(lines["day"].max())
+    last = transactions["timestamp"].max().to_datetime64().astype("datetime64[D]")
+    return int(history.first_days.min()), int(last.astype(np.int64))
+
+
+def _countries(transactions: pd.DataFrame) -> list[str] | None:
+    """Return the categories of the ``country`` feature: every country of the lines."""
+    if "country" not in transactions.columns:
+        return None
+    return sorted(transactions["country"].astype(str).dropna().unique())
 
 
 def build_panel(transactions: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
@@ -179,14 +163,71 @@ def build_panel_and_latest(
     The transactions are prepared and aggregated once for both; a frame not asked for
     (``panel=False`` or ``latest=False``) comes back empty.
     """
-    lines, entities = prepare_transactions(transactions)
-    first_purchase, last_day = _data_span(lines)
-    with_country = "country" in transactions.columns
-    cutoffs = resolve_cutoff_range(first_purchase, last_day, settings) if panel else None
-    history = _history(lines, settings)
+    built = build_with_history(transactions, settings, panel=panel, latest=latest)
+    return built.panel, built.latest
+
+
+@dataclass(frozen=True)
+class PanelBuild:
+    """A panel, its latest snapshot and the per-(entity, day) history they came from."""
+
+    panel: pd.DataFrame
+    latest: pd.DataFrame
+    history: pd.DataFrame
+    """The :func:`~glocal.features.entity_history.history_table` of every entity: kept
+    beside the panel, it lets the next build recompute only the entities that changed."""
+
+
+def _history_of(
+    transactions: pd.DataFrame, settings: FeatureSettings, previous: PreviousHistory | None
+) -> pd.DataFrame:
+    if previous is None:
+        lines, entities = prepare_transactions(transactions)
+        return history_table(lines, entities, settings)
+    check_transactions(transactions)
+    rebuilt = transactions["entity_id"].astype(str).isin(previous.rebuilt).to_numpy()
+    fresh = previous.table.iloc[:0]
+    if rebuilt.any():
+        lines, entities = prepare_transactions(transactions.loc[rebuilt])
+        fresh = history_table(lines, entities, settings)
+    return updated_history(previous, fresh, entity_index(transactions))
+
+
+def build_with_history(
+    transactions: pd.DataFrame,
+    settings: FeatureSettings,
+    previous: PreviousHistory | None = None,
+    *,
+    panel: bool = True,
+    latest: bool = True,
+) -> PanelBuild:
+    """Build the panel and latest snapshot of ``transactions``, and return their history.
+
+    Args:
+        transactions: cleaned transactions, as for :func:`build_panel`.
+        settings: the feature settings.
+        previous: the history kept beside an earlier panel built with the same settings,
+            and the entities whose lines changed since. Only their lines are aggregated;
+            every other entity's history is taken from ``previous``. The result is the
+            same as without it, provided ``previous.rebuilt`` holds every entity whose
+            lines differ (:func:`glocal.data.digests.changed_entities`).
+        panel: build the panel (else it comes back empty).
+        latest: build the latest snapshot (else it comes back empty).
+
+    Raises:
+        DataValidationError: a required column is missing or malformed, or no line is
+            a purchase.
+        ConfigError: ``first_cutoff``/``last_cutoff`` lie outside the data.
+
+    """
+    table = _history_of(transactions, settings, previous)
+    history = EntityHistory.of(table, entity_index(transactions))
+    first_purchase, last_day = _data_span(history, transactions)
+    countries = _countries(transactions)
     rows, snapshot = pd.DataFrame(), pd.DataFrame()
-    if cutoffs is not None:
-        rows = _snapshots(history, lines, entities, settings, cutoffs, with_country)
+    if panel:
+        cutoffs = resolve_cutoff_range(first_purchase, last_day, settings)
+        rows = _snapshots(history, settings, cutoffs, countries)
         _log.info(
             "built a panel of %d rows, %d entities, cutoffs %s to %s every %d days",
             len(rows),
@@ -202,5 +243,5 @@ def build_panel_and_latest(
             settings.model_copy(update={"first_cutoff": None, "last_cutoff": None}),
         )
         last = CutoffRange(first=full.last, last=full.last, every=full.every, end_day=full.end_day)
-        snapshot = _snapshots(history, lines, entities, settings, last, with_country)
-    return rows, snapshot
+        snapshot = _snapshots(history, settings, last, countries)
+    return PanelBuild(rows, snapshot, table)

@@ -33,14 +33,16 @@ from glocal.data import (
 )
 from glocal.data.versions import CLEAN_FILE
 from glocal.features import (
-    build_panel_and_latest,
     read_current_panel,
     read_panel,
     write_panel,
 )
 from glocal.features.btyd import BTYD_FITS_FILE, load_remembered_fits, save_remembered_fits
+from glocal.features.entity_history import history_path, write_history
 from glocal.features.io import PanelFiles
+from glocal.features.transactions_panel import build_with_history
 from glocal.pipeline.fingerprints import entity_fingerprints
+from glocal.pipeline.panel_history import previous_history
 
 __all__ = [
     "DataStep",
@@ -194,7 +196,7 @@ def panel_step(
     files = PanelFiles.of(workspace, version.version)
     if _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
-    fingerprints = None
+    fingerprints, rebuilt = None, ""
     if settings.engine == "spark":  # Spark SQL reads the file: it never comes here
         from glocal.pipeline.engine import panel_on_spark
 
@@ -206,11 +208,18 @@ def panel_step(
         transactions = transactions_as_of(workspace, version, as_of)
         fits = workspace.root / "data" / "processed" / BTYD_FITS_FILE
         load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
-        panel, latest = build_panel_and_latest(transactions, settings.features)
+        previous = None if as_of is not None else previous_history(workspace, settings, version)
+        built = build_with_history(transactions, settings.features, previous)
+        panel, latest = built.panel, built.latest
         save_remembered_fits(fits)
+        if as_of is None:  # the history of a cut is not the version's: never kept
+            kept = history_path(workspace.processed_dir(version.version), settings.features)
+            write_history(kept, built.history)
         fingerprints = entity_fingerprints(transactions)
-        del transactions
+        del transactions, built
+        if previous is not None:
+            rebuilt = f", the history of {len(previous.rebuilt):,} rebuilt"
     write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
     mark_panel_built(workspace, version.version, settings, as_of)
-    detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities"
+    detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities{rebuilt}"
     return PanelStep(key, files, True, detail, panel, fingerprints)

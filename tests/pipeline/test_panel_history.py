@@ -1,0 +1,91 @@
+"""The features step of a run on new data rebuilds only the changed entities' history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from glocal.config import Workspace
+from glocal.data import latest_data_version, load_clean_transactions
+from glocal.data.digests import DIGESTS_FILE
+from glocal.features import build_panel_and_latest, read_current_panel, read_panel
+from glocal.features.entity_history import history_path
+from glocal.pipeline import RunSummary, run_pipeline
+from glocal.pipeline.panel_history import previous_history
+from tests.pipeline.conftest import append_orders
+
+Run = tuple[Workspace, RunSummary, Path]
+
+
+def _features_detail(summary: RunSummary) -> str:
+    return {step.name: step for step in summary.steps}["features"].detail
+
+
+def _assert_panel_is_a_full_build(workspace: Workspace) -> None:
+    current = read_current_panel(workspace)
+    transactions = load_clean_transactions(workspace, current.data_version)
+    panel, latest = build_panel_and_latest(transactions, workspace.settings().features)
+    pd.testing.assert_frame_equal(read_panel(current.files.panel), panel, check_exact=True)
+    pd.testing.assert_frame_equal(read_panel(current.files.latest), latest, check_exact=True)
+
+
+def test_new_orders_days_later_rebuild_only_their_entities(after_first_run: Run) -> None:
+    workspace, _, data = after_first_run
+    customers = sorted(load_clean_transactions(workspace)["entity_id"].unique())[:3]
+    updated = append_orders(
+        data,
+        data.parent / "later.parquet",
+        [int(c) for c in customers],
+        new_customers=(99002,),
+        days_later=9,  # the data ends later: new cutoffs and targets for every entity
+    )
+
+    summary = run_pipeline(workspace, workspace.settings(), data=updated)
+
+    assert "the history of 4 rebuilt" in _features_detail(summary)
+    version = latest_data_version(workspace).version
+    assert (workspace.processed_dir(version) / DIGESTS_FILE).is_file()
+    assert history_path(workspace.processed_dir(version), workspace.settings().features).is_file()
+    _assert_panel_is_a_full_build(workspace)
+
+
+def test_without_the_kept_history_the_panel_is_built_in_full(after_first_run: Run) -> None:
+    workspace, _, data = after_first_run
+    current = read_current_panel(workspace)
+    history_path(
+        workspace.processed_dir(current.data_version), workspace.settings().features
+    ).unlink()
+    customers = sorted(load_clean_transactions(workspace)["entity_id"].unique())[:2]
+    updated = append_orders(data, data.parent / "more.parquet", [int(c) for c in customers])
+
+    summary = run_pipeline(workspace, workspace.settings(), data=updated)
+
+    assert "rebuilt" not in _features_detail(summary)
+    _assert_panel_is_a_full_build(workspace)
+
+
+def test_other_feature_settings_never_read_the_kept_history(after_first_run: Run) -> None:
+    workspace, _, _ = after_first_run
+    settings = workspace.settings()
+    version = latest_data_version(workspace)
+    assert previous_history(workspace, settings, version) is not None
+    wider = settings.model_copy(
+        update={"features": settings.features.model_copy(update={"detail_window_days": 60})}
+    )
+    assert previous_history(workspace, wider, version) is None
+
+
+def test_a_damaged_kept_history_falls_back_to_a_full_build(after_first_run: Run) -> None:
+    workspace, _, data = after_first_run
+    current = read_current_panel(workspace)
+    directory = workspace.processed_dir(current.data_version)
+    kept = history_path(directory, workspace.settings().features)
+    kept.write_bytes(b"damaged")
+    customers = sorted(load_clean_transactions(workspace)["entity_id"].unique())[:2]
+    updated = append_orders(data, data.parent / "again.parquet", [int(c) for c in customers])
+
+    summary = run_pipeline(workspace, workspace.settings(), data=updated)
+
+    assert "rebuilt" not in _features_detail(summary)
+    _assert_panel_is_a_full_build(workspace)
