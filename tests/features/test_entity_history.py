@@ -79,6 +79,41 @@ def test_rebuilding_the_changed_entities_gives_the_full_build(
     assert set(rebuilt) <= replaced
     incremental = build_with_history(after, feature, PreviousHistory(old.history, rebuilt))
     assert_builds_equal(incremental, full)
+    spliced = build_with_history(after, feature, PreviousHistory(old.history, rebuilt, old.panel))
+    assert_builds_equal(spliced, full)
+
+
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None)
+@given(
+    before=transaction_logs(max_invoices=30, max_days=200),
+    replacement=transaction_logs(max_invoices=30, max_days=200),
+    replaced=st.sets(st.sampled_from(["a", "b", "c"]), max_size=1),
+    feature=feature_settings,
+)
+def test_spliced_panels_refit_bgnbd_exactly_where_the_history_changed(
+    before: pd.DataFrame,
+    replacement: pd.DataFrame,
+    replaced: set[str],
+    feature: FeatureSettings,
+):
+    """With the BG/NBD fits on: the cutoffs after the first changed day are computed
+    again for every entity (their fits see the change), the others are copied."""
+    feature = feature.model_copy(update={"cutoff_every_days": 7})
+    old = build_or_none(before, feature)
+    if old is None:
+        return
+    kept = before[~before["entity_id"].isin(replaced)]
+    after = pd.concat([kept, replacement[replacement["entity_id"].isin(replaced)]])
+    after = after.sort_values("timestamp", kind="stable", ignore_index=True)
+    if after.empty or after["is_cancellation"].all():
+        return
+    full = build_or_none(after, feature)
+    if full is None:
+        return
+    rebuilt = changed_entities(digests(before), digests(after))
+    spliced = build_with_history(after, feature, PreviousHistory(old.history, rebuilt, old.panel))
+    assert_builds_equal(spliced, full)
 
 
 def test_new_days_add_cutoffs_and_fill_targets_of_unchanged_entities(small_log: pd.DataFrame):
@@ -96,6 +131,8 @@ def test_new_days_add_cutoffs_and_fill_targets_of_unchanged_entities(small_log: 
     incremental = build_with_history(after, feature, PreviousHistory(old.history, rebuilt))
     full = build_with_history(after, feature)
     assert_builds_equal(incremental, full)
+    previous = PreviousHistory(old.history, rebuilt, old.panel)
+    assert_builds_equal(build_with_history(after, feature, previous), full)
     unchanged = incremental.panel[incremental.panel["entity_id"] == "a"]
     assert unchanged["cutoff"].max() > old.panel["cutoff"].max()
     assert (
@@ -119,7 +156,8 @@ def test_history_round_trips_through_parquet(small_log: pd.DataFrame, tmp_path: 
     path = history_path(tmp_path, feature)
     write_history(path, old.history)
     kept = read_history(path)
-    pd.testing.assert_frame_equal(kept, old.history, check_exact=True)
+    pd.testing.assert_frame_equal(kept.table, old.history.table, check_exact=True)
+    assert kept.end_day == old.history.end_day
     after = small_log.copy()
     b = after["entity_id"] == "b"
     after.loc[b, "stock_code"] = "p7"  # a change the retraining fingerprints would not see
@@ -127,6 +165,10 @@ def test_history_round_trips_through_parquet(small_log: pd.DataFrame, tmp_path: 
     assert list(rebuilt) == ["b"]
     incremental = build_with_history(after, feature, PreviousHistory(kept, rebuilt))
     assert_builds_equal(incremental, build_with_history(after, feature))
+    written = tmp_path / "panel.parquet"
+    old.panel.to_parquet(written, index=False)
+    previous = PreviousHistory(kept, rebuilt, pd.read_parquet(written))
+    assert_builds_equal(build_with_history(after, feature, previous), incremental)
 
 
 def test_history_files_differ_by_feature_settings(tmp_path: Path):
@@ -144,7 +186,7 @@ def test_a_damaged_history_file_is_named(tmp_path: Path):
 
 
 def test_history_rows_are_per_entity_and_day(small_log: pd.DataFrame):
-    table = build_with_history(small_log, FeatureSettings()).history
+    table = build_with_history(small_log, FeatureSettings()).history.table
     assert not table.duplicated(["entity_id", "day"]).any()
     assert set(table["entity_id"]) == {"a", "b"}
     first_a = table.query("entity_id == 'a' and purchase_days > 0")["day"].min()

@@ -39,6 +39,7 @@ from glocal.data.versions import (
     CLEAN_FILE,
     REPORT_FILE,
     DataVersion,
+    as_clean_frame,
     list_data_versions,
     version_id,
     write_version_record,
@@ -61,6 +62,9 @@ class IngestResult:
         report: its cleaning report (also in ``version.cleaning``).
         processed_dir: ``data/processed/<version>``, holding the cleaned transactions.
         already_present: true when the file had been ingested before and nothing was done.
+        transactions: the cleaned transactions just stored, as
+            :func:`~glocal.data.load_clean_transactions` would return them (None when
+            nothing was ingested): a caller that goes on to use them need not read them.
 
     """
 
@@ -68,6 +72,7 @@ class IngestResult:
     report: CleaningReport
     processed_dir: Path
     already_present: bool
+    transactions: pd.DataFrame | None = None
 
 
 def _existing(workspace: Workspace, version: str) -> DataVersion | None:
@@ -123,7 +128,7 @@ def _read_clean_and_store(
     file_sha256: str,
     version: str,
     source: str | None = None,
-) -> tuple[DataVersion, CleaningReport]:
+) -> tuple[DataVersion, CleaningReport, pd.DataFrame]:
     """Read, check and clean the file; publish the version's files, then its record."""
     processed_dir = workspace.processed_dir(version)
     slow = path.stat().st_size > _SLOW_BYTES[file_format]
@@ -160,7 +165,7 @@ def _read_clean_and_store(
             write_json_atomic(tmp / REPORT_FILE, report.model_dump(mode="json"))
         write_version_record(workspace, record)
         progress.advance()
-    return record, report
+    return record, report, clean
 
 
 def ingest_file(
@@ -212,7 +217,7 @@ def ingest_file(
                 version,
             )
         return IngestResult(existing, existing.cleaning, processed_dir, already_present=True)
-    record, report = _read_clean_and_store(
+    record, report, clean = _read_clean_and_store(
         workspace, path, sheet, settings, file_format, file_sha256, version, source
     )
     _log.info(
@@ -222,4 +227,6 @@ def ingest_file(
         record.rows,
         record.rows_clean,
     )
-    return IngestResult(record, report, processed_dir, already_present=False)
+    return IngestResult(
+        record, report, processed_dir, already_present=False, transactions=as_clean_frame(clean)
+    )

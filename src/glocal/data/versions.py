@@ -28,6 +28,7 @@ __all__ = [
     "CLEAN_FILE",
     "REPORT_FILE",
     "DataVersion",
+    "as_clean_frame",
     "get_data_version",
     "latest_data_version",
     "list_data_versions",
@@ -204,4 +205,9 @@ def load_clean_transactions(workspace: Workspace, version: str | None = None) ->
             f"{path} ({exc}). Delete data/versions/{record.version}.json and ingest "
             f"{record.source_path} again."
         ) from None
+    return as_clean_frame(frame)
+
+
+def as_clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame``'s cleaned-transaction columns in the dtypes a loaded version has."""
     return frame.loc[:, list(CLEAN_COLUMNS)].astype(_CLEAN_DTYPES)

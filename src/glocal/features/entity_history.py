@@ -17,6 +17,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from glocal.config.features import FeatureSettings
 from glocal.core.atomic import atomic_path
@@ -27,7 +30,9 @@ from glocal.features.transactions_sql import MEASURES, history_sql
 
 __all__ = [
     "EntityHistory",
+    "KeptHistory",
     "PreviousHistory",
+    "history_entities",
     "history_path",
     "history_table",
     "read_history",
@@ -43,13 +48,34 @@ CARRIED = ("last_purchase", "country")
 _COLUMNS = ("entity_id", "day", *MEASURES, *CARRIED)
 
 
+def _as_categorical(ids: pd.Series) -> pd.Categorical:
+    """Return entity ids as a Categorical of text ids (each id's text stored once).
+
+    Lookups by id (``isin``, positions among the transactions' entities) then work on the
+    few distinct ids instead of one string per history row.
+    """
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        categories = pd.Index(ids.cat.categories.astype(str), dtype=object)
+        return pd.Categorical.from_codes(ids.cat.codes.to_numpy(), categories=categories)
+    codes, uniques = pd.factorize(ids.astype(str).to_numpy(dtype=object))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
+
+
+def history_entities(table: pd.DataFrame) -> pd.Index:
+    """Return the ids of the entities that have rows in a history ``table``."""
+    ids = table["entity_id"]
+    observed = np.unique(ids.cat.codes.to_numpy())
+    present: pd.Index = ids.cat.categories[observed[observed >= 0]]
+    return present
+
+
 def _normalized(table: pd.DataFrame) -> pd.DataFrame:
     """Return ``table`` with the same dtypes whether it came from DuckDB or from Parquet."""
     country = np.array(table["country"].to_numpy(dtype=object), dtype=object)  # writable
     country[pd.isna(country)] = None
     return pd.DataFrame(
         {
-            "entity_id": table["entity_id"].to_numpy(dtype=object),
+            "entity_id": _as_categorical(table["entity_id"]),
             "day": table["day"].to_numpy(dtype=np.int64),
             **{name: table[name].to_numpy(dtype=np.int64) for name in MEASURES},
             "last_purchase": table["last_purchase"].to_numpy(dtype=np.float64),
@@ -74,8 +100,21 @@ def history_table(
         con.execute(history_sql(settings))
         days = con.sql("SELECT * FROM history").df()
     codes = days["entity_id"].to_numpy(dtype=np.int64)
-    days["entity_id"] = np.asarray(entities, dtype=object)[codes]
+    categories = pd.Index(np.asarray(entities, dtype=str), dtype=object)
+    days["entity_id"] = pd.Categorical.from_codes(codes, categories=categories)
     return _normalized(days)
+
+
+@dataclass(frozen=True)
+class KeptHistory:
+    """A :func:`history_table` and the end of the data it was built from.
+
+    ``end_day`` is the day after the last transaction (a day number): the next build
+    needs it to know which targets were still open.
+    """
+
+    table: pd.DataFrame
+    end_day: int
 
 
 @dataclass(frozen=True)
@@ -83,23 +122,30 @@ class PreviousHistory:
     """The history kept beside an earlier panel, and the entities to compute again.
 
     Attributes:
-        table: the earlier :func:`history_table` (from :func:`read_history`).
+        kept: the earlier history (from :func:`read_history`).
         rebuilt: entity ids whose lines changed or are new: their rows are recomputed.
             Rows of entities that no longer have transactions are dropped.
+        panel: the earlier panel itself, as written, if at hand: its rows that cannot
+            have changed are then copied instead of computed again.
 
     """
 
-    table: pd.DataFrame
+    kept: KeptHistory
     rebuilt: pd.Index
+    panel: pd.DataFrame | None = None
 
 
 def updated_history(
     previous: PreviousHistory, fresh: pd.DataFrame, entities: pd.Index
 ) -> pd.DataFrame:
     """Return the earlier table without the rebuilt and gone entities, plus ``fresh`` rows."""
-    ids = previous.table["entity_id"]
+    table = previous.kept.table
+    ids = table["entity_id"]
     kept = ids.isin(entities).to_numpy() & ~ids.isin(previous.rebuilt).to_numpy()
-    return pd.concat([previous.table.loc[kept], fresh], ignore_index=True)
+    rows = pd.concat([table.loc[kept], fresh], ignore_index=True)
+    merged = union_categoricals([ids.array[kept], fresh["entity_id"].array])
+    rows["entity_id"] = merged
+    return rows
 
 
 @dataclass(frozen=True)
@@ -123,7 +169,9 @@ class EntityHistory:
             ValueError: ``table`` has an entity missing from ``entities``.
 
         """
-        code = pd.Index(entities).get_indexer(table["entity_id"].to_numpy())
+        ids = table["entity_id"]
+        position = pd.Index(entities).get_indexer(ids.cat.categories)
+        code = np.r_[position, -1][ids.cat.codes.to_numpy()]
         if (code < 0).any():
             raise ValueError("the history has entities that the transactions do not have")
         day = table["day"].to_numpy()
@@ -159,24 +207,31 @@ def history_path(directory: Path, settings: FeatureSettings) -> Path:
     return directory / f"{_HISTORY_PREFIX}{key}.parquet"
 
 
-def write_history(path: Path, table: pd.DataFrame) -> None:
-    """Write ``table`` to ``path`` atomically (Parquet)."""
+_END_DAY_KEY = b"glocal.end_day"
+
+
+def write_history(path: Path, kept: KeptHistory) -> None:
+    """Write ``kept`` to ``path`` atomically (Parquet; the end day in its metadata)."""
+    table = pa.Table.from_pandas(kept.table, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), _END_DAY_KEY: str(kept.end_day).encode()}
     with atomic_path(path) as tmp:
-        table.to_parquet(tmp, index=False)
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
 
 
-def read_history(path: Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_history`.
+def read_history(path: Path) -> KeptHistory:
+    """Read a history written by :func:`write_history`.
 
     Raises:
-        DataFileError: the file is missing, damaged or lacks a column.
+        DataFileError: the file is missing, damaged or lacks a column or its end day.
 
     """
     try:
-        table = pd.read_parquet(path, columns=list(_COLUMNS))
-    except (OSError, ValueError, KeyError) as exc:
+        table = pq.read_table(path, columns=list(_COLUMNS))
+        end_day = int((table.schema.metadata or {})[_END_DAY_KEY])
+        frame = table.to_pandas()
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         raise DataFileError(
-            f"cannot read the kept history {path} ({exc}). Delete it: the next panel is "
+            f"cannot read the kept history {path} ({exc!r}). Delete it: the next panel is "
             "then built from all transactions."
         ) from None
-    return _normalized(table)
+    return KeptHistory(_normalized(frame), end_day)

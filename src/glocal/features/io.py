@@ -65,8 +65,12 @@ def _current_record_path(workspace: Workspace) -> Path:
 
 
 def _write(frame: pd.DataFrame, target: Path) -> None:
+    # Dictionary pages only where values repeat (ids, categories, dates): on a panel's
+    # float columns Arrow tries them and falls back, which took 0.4 of the 1.0 s that
+    # writing 880,000 rows took (the file grows 46 to 54 MB).
+    repeating = [str(name) for name, dtype in frame.dtypes.items() if dtype.kind != "f"]
     with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, index=False)
+        frame.to_parquet(tmp, index=False, use_dictionary=repeating)
 
 
 def write_panel(

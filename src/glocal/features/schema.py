@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ENTITY",
     "KEY_COLUMNS",
     "TARGET",
+    "calendar_features",
     "categorical_columns",
     "feature_columns",
     "finalize_panel",
@@ -37,6 +39,16 @@ CALENDAR_COLUMNS: Final = ("cutoff_month", "cutoff_week_of_year", "cutoff_day_of
 construction, so drift checks leave them out."""
 CUTOFF_DTYPE: Final = "datetime64[us]"
 """pandas 3's default resolution; every panel, generic or built, uses it."""
+
+
+def calendar_features(cutoff: pd.Series) -> dict[str, np.ndarray]:
+    """Return the :data:`CALENDAR_COLUMNS` of ``cutoff`` timestamps (float64 arrays)."""
+    dates = cutoff.dt
+    return {
+        "cutoff_month": dates.month.to_numpy(dtype=np.float64),
+        "cutoff_week_of_year": dates.isocalendar().week.to_numpy(dtype=np.float64),
+        "cutoff_day_of_year": dates.day_of_year.to_numpy(dtype=np.float64),
+    }
 
 
 def feature_columns(panel: pd.DataFrame) -> list[str]:

@@ -15,7 +15,7 @@ from glocal.features.btyd import btyd_expected_spend
 from glocal.features.running_totals import AsOf, RunningTotals
 from glocal.features.schema import BASELINE_PREFIX
 
-__all__ = ["BTYD_INPUT_PREFIX", "baseline_rate_windows", "snapshot_features"]
+__all__ = ["BTYD_INPUT_PREFIX", "baseline_rate_windows", "snapshot_features", "snapshot_target"]
 
 _MICROS = 1_000_000.0
 
@@ -144,6 +144,24 @@ def _baselines(
     return columns
 
 
+def _target(windows: _Windows, cutoff: np.ndarray, horizon: int, end_day: int) -> np.ndarray:
+    """Net spend over ``[cutoff, cutoff + horizon)``; NaN where that passes ``end_day``."""
+    target: np.ndarray = windows.sum("net", 0, horizon) / _MICROS
+    target[cutoff + horizon > end_day] = np.nan
+    return target
+
+
+def snapshot_target(
+    totals: RunningTotals,
+    entity: np.ndarray,
+    cutoff: np.ndarray,
+    settings: FeatureSettings,
+    end_day: int,
+) -> np.ndarray:
+    """Return only the ``target`` column of :func:`snapshot_features` for these pairs."""
+    return _target(_Windows(totals, entity, cutoff), cutoff, settings.horizon_days, end_day)
+
+
 def snapshot_features(
     totals: RunningTotals,
     entity: np.ndarray,
@@ -171,9 +189,7 @@ def snapshot_features(
 
     """
     windows = _Windows(totals, entity, cutoff)
-    horizon = settings.horizon_days
-    target = windows.sum("net", 0, horizon) / _MICROS
-    target[cutoff + horizon > end_day] = np.nan
+    target = _target(windows, cutoff, settings.horizon_days, end_day)
     now = windows.at(0)
     recency = cutoff - now.total("last_purchase")
     columns: dict[str, np.ndarray] = {

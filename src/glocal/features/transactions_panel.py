@@ -29,11 +29,20 @@ from glocal.core.logging import get_logger
 from glocal.features.cutoffs import CutoffRange, entity_cutoff_grid, resolve_cutoff_range
 from glocal.features.entity_history import (
     EntityHistory,
+    KeptHistory,
     PreviousHistory,
+    history_entities,
     history_table,
     updated_history,
 )
-from glocal.features.schema import CUTOFF, CUTOFF_DTYPE, ENTITY, finalize_panel
+from glocal.features.panel_splice import first_changed_day, spliced_panel
+from glocal.features.schema import (
+    CUTOFF,
+    CUTOFF_DTYPE,
+    ENTITY,
+    calendar_features,
+    finalize_panel,
+)
 from glocal.features.snapshot_features import snapshot_features
 from glocal.features.transactions_input import (
     check_transactions,
@@ -55,10 +64,8 @@ _log = get_logger(__name__)
 
 def add_calendar(panel: pd.DataFrame) -> pd.DataFrame:
     """Add the calendar features of each row's cutoff (month, ISO week, day of year)."""
-    cutoff = panel[CUTOFF].dt
-    panel["cutoff_month"] = cutoff.month.astype("float64")
-    panel["cutoff_week_of_year"] = cutoff.isocalendar().week.astype("float64").to_numpy()
-    panel["cutoff_day_of_year"] = cutoff.day_of_year.astype("float64")
+    for name, values in calendar_features(panel[CUTOFF]).items():
+        panel[name] = values
     return panel
 
 
@@ -173,24 +180,28 @@ class PanelBuild:
 
     panel: pd.DataFrame
     latest: pd.DataFrame
-    history: pd.DataFrame
-    """The :func:`~glocal.features.entity_history.history_table` of every entity: kept
-    beside the panel, it lets the next build recompute only the entities that changed."""
+    history: KeptHistory
+    """The :func:`~glocal.features.entity_history.history_table` of every entity and the
+    end of the data: kept beside the panel, it lets the next build recompute only the
+    entities that changed."""
 
 
 def _history_of(
-    transactions: pd.DataFrame, settings: FeatureSettings, previous: PreviousHistory | None
+    transactions: pd.DataFrame,
+    entities: pd.Index,
+    settings: FeatureSettings,
+    previous: PreviousHistory | None,
 ) -> pd.DataFrame:
     if previous is None:
         lines, entities = prepare_transactions(transactions)
         return history_table(lines, entities, settings)
     check_transactions(transactions)
     rebuilt = transactions["entity_id"].astype(str).isin(previous.rebuilt).to_numpy()
-    fresh = previous.table.iloc[:0]
+    fresh = previous.kept.table.iloc[:0]
     if rebuilt.any():
-        lines, entities = prepare_transactions(transactions.loc[rebuilt])
-        fresh = history_table(lines, entities, settings)
-    return updated_history(previous, fresh, entity_index(transactions))
+        lines, rebuilt_entities = prepare_transactions(transactions.loc[rebuilt])
+        fresh = history_table(lines, rebuilt_entities, settings)
+    return updated_history(previous, fresh, entities)
 
 
 def build_with_history(
@@ -220,14 +231,21 @@ def build_with_history(
         ConfigError: ``first_cutoff``/``last_cutoff`` lie outside the data.
 
     """
-    table = _history_of(transactions, settings, previous)
-    history = EntityHistory.of(table, entity_index(transactions))
+    entities = entity_index(transactions)
+    table = _history_of(transactions, entities, settings, previous)
+    history = EntityHistory.of(table, entities)
     first_purchase, last_day = _data_span(history, transactions)
     countries = _countries(transactions)
     rows, snapshot = pd.DataFrame(), pd.DataFrame()
     if panel:
         cutoffs = resolve_cutoff_range(first_purchase, last_day, settings)
-        rows = _snapshots(history, settings, cutoffs, countries)
+        spliced = None
+        if previous is not None and previous.panel is not None:
+            before = previous.kept.table
+            gone = history_entities(before).difference(history.entities)
+            changed_from = first_changed_day(before, table, previous.rebuilt.union(gone))
+            spliced = spliced_panel(history, previous, settings, cutoffs, countries, changed_from)
+        rows = spliced if spliced is not None else _snapshots(history, settings, cutoffs, countries)
         _log.info(
             "built a panel of %d rows, %d entities, cutoffs %s to %s every %d days",
             len(rows),
@@ -244,4 +262,4 @@ def build_with_history(
         )
         last = CutoffRange(first=full.last, last=full.last, every=full.every, end_day=full.end_day)
         snapshot = _snapshots(history, settings, last, countries)
-    return PanelBuild(rows, snapshot, table)
+    return PanelBuild(rows, snapshot, KeptHistory(table, last_day + 1))

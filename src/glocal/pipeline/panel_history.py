@@ -10,6 +10,10 @@ build, which gives the same panel.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
+
 from glocal.config import Settings, Workspace
 from glocal.core.errors import DataFileError, WorkspaceError
 from glocal.core.logging import get_logger
@@ -52,7 +56,8 @@ def previous_history(
         rebuilt = changed_entities(before, now)
         if len(rebuilt) > MOST_REBUILT * len(now):
             return None
-        previous = PreviousHistory(read_history(path), rebuilt)
+        kept = read_history(path)
+        previous = PreviousHistory(kept, rebuilt, _written_panel(current.files.panel))
     except DataFileError as error:
         _log.warning("building the panel from all transactions: %s", error)
         return None
@@ -63,3 +68,12 @@ def previous_history(
         current.data_version,
     )
     return previous
+
+
+def _written_panel(path: Path) -> pd.DataFrame | None:
+    """Return the panel file as written (no re-sorting: it was written sorted), or None."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        _log.warning("the last panel %s cannot be read (%s): every row is computed", path, error)
+        return None

@@ -564,7 +564,10 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
         if steps.stopped("features"):
             return summary
         with steps.step("features") as note:
-            panel_result = panel_step(workspace, settings, version, as_of)
+            ingested = data_result.transactions
+            del data_result  # the transactions go with the panel step's own copy
+            panel_result = panel_step(workspace, settings, version, as_of, ingested)
+            del ingested
             note["status"] = "ran" if panel_result.ran else "skipped"
             note["detail"] = panel_result.detail
             if as_of is not None:

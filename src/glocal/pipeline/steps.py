@@ -64,6 +64,8 @@ class DataStep:
     version: DataVersion
     ran: bool
     detail: str
+    transactions: pd.DataFrame | None = None
+    """The cleaned transactions, when they were ingested now (else read them)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,10 @@ def data_step(workspace: Workspace, settings: Settings, data: Path | str | None)
     verb = "already ingested as" if result.already_present else "ingested as"
     name = data.name if isinstance(data, Path) else data.rstrip("/").rpartition("/")[2]
     return DataStep(
-        result.version, not result.already_present, f"{name} {verb} {result.version.version}"
+        result.version,
+        not result.already_present,
+        f"{name} {verb} {result.version.version}",
+        result.transactions,
     )
 
 
@@ -132,15 +137,20 @@ def panel_key(data_version: str, settings: Settings, as_of: dt.date | None = Non
 
 
 def transactions_as_of(
-    workspace: Workspace, version: DataVersion, as_of: dt.date | None
+    workspace: Workspace,
+    version: DataVersion,
+    as_of: dt.date | None,
+    loaded: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the cleaned transactions of ``version`` strictly before ``as_of`` (all if None).
+
+    ``loaded`` is the version's cleaned transactions if the caller has them already.
 
     Raises:
         DataValidationError: no transaction of the version lies before ``as_of``.
 
     """
-    transactions = load_clean_transactions(workspace, version.version)
+    transactions = load_clean_transactions(workspace, version.version) if loaded is None else loaded
     if as_of is None:
         return transactions
     kept = transactions.loc[transactions["timestamp"] < pd.Timestamp(as_of)]
@@ -189,9 +199,16 @@ def _is_current(workspace: Workspace, data_version: str, key: str, files: PanelF
 
 
 def panel_step(
-    workspace: Workspace, settings: Settings, version: DataVersion, as_of: dt.date | None = None
+    workspace: Workspace,
+    settings: Settings,
+    version: DataVersion,
+    as_of: dt.date | None = None,
+    ingested: pd.DataFrame | None = None,
 ) -> PanelStep:
-    """Build the panel and latest snapshot of ``version`` (cut at ``as_of``) unless current."""
+    """Build the panel and latest snapshot of ``version`` (cut at ``as_of``) unless current.
+
+    ``ingested`` is the version's cleaned transactions when the data step has them.
+    """
     key = panel_key(version.version, settings, as_of)
     files = PanelFiles.of(workspace, version.version)
     if _is_current(workspace, version.version, key, files):
@@ -205,7 +222,8 @@ def panel_step(
         clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
         panel, latest = panel_on_spark(settings, clean_file, as_of)
     else:
-        transactions = transactions_as_of(workspace, version, as_of)
+        transactions = transactions_as_of(workspace, version, as_of, ingested)
+        del ingested
         fits = workspace.root / "data" / "processed" / BTYD_FITS_FILE
         load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
         previous = None if as_of is not None else previous_history(workspace, settings, version)
