@@ -144,7 +144,7 @@ def spliced_panel(
     if previous.kept.end_day != cutoffs.end_day:
         again |= days + horizon > min(previous.kept.end_day, cutoffs.end_day)
     computed = again[(cutoff - cutoffs.first) // cutoffs.every]
-    rebuilt = np.isin(ids, previous.rebuilt.to_numpy(dtype=object)) | (old_of < 0)
+    rebuilt = pd.Index(ids).isin(previous.rebuilt) | (old_of < 0)  # a hash lookup
     copied = ~computed
     # a copied row's entity is in the old panel with the same first purchase, hence the
     # same first cutoff: its k-th row there is its k-th row here

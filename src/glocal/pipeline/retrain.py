@@ -142,9 +142,15 @@ def _switched(previous: pd.DataFrame | None, current: pd.DataFrame) -> int:
     return int((joined["decision_old"] != joined["decision_new"]).sum())
 
 
+def _text_ids(ids: pd.Series) -> pd.Index:
+    """Return entity ids as an object Index of text: its ``isin`` is one hash lookup each."""
+    index: pd.Index = pd.Index(ids.astype(str).to_numpy(dtype=object), dtype=object)
+    return index
+
+
 def _entity_models(decisions: pd.DataFrame, state: pd.DataFrame, carried: pd.Index) -> pd.DataFrame:
     lineage = state.set_index("entity_id")
-    ids = pd.Index(decisions["entity_id"].astype(str))
+    ids = _text_ids(decisions["entity_id"])
     frame = decisions.loc[:, list(ENTITY_MODEL_COLUMNS[:9])].reset_index(drop=True)
     frame["trained_at"] = lineage["trained_at"].reindex(ids).to_numpy()
     frame["global_version_id"] = lineage["global_version_id"].reindex(ids).to_numpy()
@@ -292,9 +298,10 @@ def train(
         "layout": layout.to_dict(),
         "hybrid": model.report_,
     }
-    # a hash lookup: np.isin compares object arrays pairwise (quadratic in the entities)
-    state_ids = pd.Index(state["entity_id"].astype(str))
-    decided_rows = model.decisions_["entity_id"].astype(str).isin(state_ids).to_numpy()
+    # a hash lookup on object ids: np.isin compares object arrays pairwise (quadratic in
+    # the entities), and pandas' Arrow-string isin makes one Arrow scalar per id sought
+    state_ids = _text_ids(state["entity_id"])
+    decided_rows = _text_ids(model.decisions_["entity_id"]).isin(state_ids)
     decisions = model.decisions_.loc[decided_rows]
     return TrainingOutcome(
         model=model,
