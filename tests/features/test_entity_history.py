@@ -46,6 +46,28 @@ def assert_builds_equal(actual: PanelBuild, expected: PanelBuild) -> None:
     pd.testing.assert_frame_equal(actual.latest, expected.latest, check_exact=True)
 
 
+def replaced_case(
+    before: pd.DataFrame, replacement: pd.DataFrame, replaced: set[str], feature: FeatureSettings
+) -> tuple[PanelBuild, pd.DataFrame, PanelBuild, pd.Index] | None:
+    """Build ``before``; replace the ``replaced`` entities' lines by ``replacement``'s.
+
+    Returns the old build, the new log, its full build and the entities the digests
+    name as changed; None when either log holds no cutoff or no purchase.
+    """
+    old = build_or_none(before, feature)
+    if old is None:
+        return None
+    kept = before[~before["entity_id"].isin(replaced)]
+    after = pd.concat([kept, replacement[replacement["entity_id"].isin(replaced)]])
+    after = after.sort_values("timestamp", kind="stable", ignore_index=True)
+    if after.empty or after["is_cancellation"].all():
+        return None
+    full = build_or_none(after, feature)
+    if full is None:
+        return None
+    return old, after, full, changed_entities(digests(before), digests(after))
+
+
 @FAST
 @given(
     before=transaction_logs(),
@@ -64,18 +86,10 @@ def test_rebuilding_the_changed_entities_gives_the_full_build(
     BG/NBD fits, which see every entity at a cutoff, are left out here for speed: they
     are fitted on the same inputs either way, as the tests below with them show.)"""
     feature = feature.model_copy(update={"btyd": False})
-    old = build_or_none(before, feature)
-    if old is None:
+    case = replaced_case(before, replacement, replaced, feature)
+    if case is None:
         return
-    kept = before[~before["entity_id"].isin(replaced)]
-    after = pd.concat([kept, replacement[replacement["entity_id"].isin(replaced)]])
-    after = after.sort_values("timestamp", kind="stable", ignore_index=True)
-    if after.empty or after["is_cancellation"].all():
-        return
-    full = build_or_none(after, feature)
-    if full is None:
-        return
-    rebuilt = changed_entities(digests(before), digests(after))
+    old, after, full, rebuilt = case
     assert set(rebuilt) <= replaced
     incremental = build_with_history(after, feature, PreviousHistory(old.history, rebuilt))
     assert_builds_equal(incremental, full)
@@ -100,18 +114,10 @@ def test_spliced_panels_refit_bgnbd_exactly_where_the_history_changed(
     """With the BG/NBD fits on: the cutoffs after the first changed day are computed
     again for every entity (their fits see the change), the others are copied."""
     feature = feature.model_copy(update={"cutoff_every_days": 7})
-    old = build_or_none(before, feature)
-    if old is None:
+    case = replaced_case(before, replacement, replaced, feature)
+    if case is None:
         return
-    kept = before[~before["entity_id"].isin(replaced)]
-    after = pd.concat([kept, replacement[replacement["entity_id"].isin(replaced)]])
-    after = after.sort_values("timestamp", kind="stable", ignore_index=True)
-    if after.empty or after["is_cancellation"].all():
-        return
-    full = build_or_none(after, feature)
-    if full is None:
-        return
-    rebuilt = changed_entities(digests(before), digests(after))
+    old, after, full, rebuilt = case
     spliced = build_with_history(after, feature, PreviousHistory(old.history, rebuilt, old.panel))
     assert_builds_equal(spliced, full)
 
