@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from glocal.config import Workspace
+from glocal.config import Settings, Workspace
 from glocal.data import latest_data_version, load_clean_transactions
 from glocal.data.digests import DIGESTS_FILE
 from glocal.features import build_panel_and_latest, read_current_panel, read_panel
 from glocal.features.entity_history import history_path
 from glocal.pipeline import RunSummary, run_pipeline
 from glocal.pipeline.panel_history import previous_history
+from glocal.pipeline.panel_marker import recorded_panel_key
+from glocal.pipeline.steps import panel_step
 from tests.pipeline.conftest import append_orders
 
 Run = tuple[Workspace, RunSummary, Path]
@@ -89,3 +92,40 @@ def test_a_damaged_kept_history_falls_back_to_a_full_build(after_first_run: Run)
 
     assert "rebuilt" not in _features_detail(summary)
     _assert_panel_is_a_full_build(workspace)
+
+
+def _other_horizon(workspace: Workspace) -> Settings:
+    settings = workspace.settings()
+    features = settings.features.model_copy(update={"horizon_days": 14})
+    return settings.model_copy(update={"features": features})
+
+
+def test_a_panel_built_with_other_settings_is_never_copied(after_first_run: Run) -> None:
+    """The same version's panel rebuilt with another horizon has the same rows: only its
+    record tells it apart, and then only the kept history (of these settings) is used."""
+    workspace, _, data = after_first_run
+    version = latest_data_version(workspace)
+    panel_step(workspace, _other_horizon(workspace), version)
+    customers = sorted(load_clean_transactions(workspace)["entity_id"].unique())[:2]
+    updated = append_orders(data, data.parent / "after.parquet", [int(c) for c in customers])
+
+    summary = run_pipeline(workspace, workspace.settings(), data=updated)
+
+    assert "the history of 2 rebuilt" in _features_detail(summary)
+    _assert_panel_is_a_full_build(workspace)
+
+
+def test_a_failed_panel_write_leaves_no_record_of_its_settings(
+    after_first_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace, _, _ = after_first_run
+    version = latest_data_version(workspace)
+    assert recorded_panel_key(workspace, version.version) is not None
+
+    def killed(*args: object, **kwargs: object) -> None:  # failure injection
+        raise OSError("disk full")
+
+    monkeypatch.setattr("glocal.pipeline.steps.write_panel", killed)
+    with pytest.raises(OSError, match="disk full"):
+        panel_step(workspace, _other_horizon(workspace), version)
+    assert recorded_panel_key(workspace, version.version) is None

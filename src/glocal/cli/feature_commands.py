@@ -115,10 +115,11 @@ def build_workspace_panel(
         version, source, panel, latest = _from_transactions(workspace, settings)
     if check_split:
         split_panel(panel, settings.split, settings.features.horizon_days)
+    from glocal.pipeline.panel_marker import forget_panel_built, mark_panel_built
+
+    forget_panel_built(workspace, version)  # until the new panel is complete
     files = write_panel(workspace, version, panel, latest, source=source)
     if not from_panel_file:  # `glocal run` reuses this panel instead of building it again
-        from glocal.pipeline.steps import mark_panel_built
-
         mark_panel_built(workspace, version, settings)
     return version, panel, latest, files
 

@@ -5,7 +5,8 @@ it (:mod:`glocal.features.entity_history`). When a new version arrives, the enti
 of both versions (:mod:`glocal.data.digests`) name the entities whose cleaned lines differ;
 only those are aggregated again. Anything missing or unreadable (a version ingested before
 digests existed, a panel of an ``--as-of`` cut, other feature settings) means a full
-build, which gives the same panel.
+build, which gives the same panel. The last panel's rows are copied only if its record
+(:mod:`glocal.pipeline.panel_marker`) says these feature settings built it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from glocal.data import DataVersion
 from glocal.data.digests import changed_entities, load_entity_digests
 from glocal.features import read_current_panel
 from glocal.features.entity_history import PreviousHistory, history_path, read_history
+from glocal.pipeline.panel_marker import panel_key, recorded_panel_key
 
 __all__ = ["MOST_REBUILT", "previous_history"]
 
@@ -57,7 +59,12 @@ def previous_history(
         if len(rebuilt) > MOST_REBUILT * len(now):
             return None
         kept = read_history(path)
-        previous = PreviousHistory(kept, rebuilt, _written_panel(current.files.panel))
+        # the panel beside it may have been built with other feature settings since
+        same = recorded_panel_key(workspace, current.data_version) == panel_key(
+            current.data_version, settings
+        )
+        panel = _written_panel(current.files.panel) if same else None
+        previous = PreviousHistory(kept, rebuilt, panel)
     except DataFileError as error:
         _log.warning("building the panel from all transactions: %s", error)
         return None

@@ -13,16 +13,13 @@ it stood at midnight starting that day, as if the rest had not arrived yet.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from glocal.config import Settings, Workspace
-from glocal.core.atomic import write_json_atomic
 from glocal.core.errors import ConfigError, DataFileError, DataValidationError, WorkspaceError
-from glocal.core.hashing import hash_json
 from glocal.data import (
     DataVersion,
     ingest_file,
@@ -43,6 +40,12 @@ from glocal.features.io import PanelFiles
 from glocal.features.transactions_panel import build_with_history
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.panel_history import previous_history
+from glocal.pipeline.panel_marker import (
+    forget_panel_built,
+    mark_panel_built,
+    panel_key,
+    recorded_panel_key,
+)
 
 __all__ = [
     "DataStep",
@@ -53,8 +56,6 @@ __all__ = [
     "panel_step",
     "transactions_as_of",
 ]
-
-_PANEL_MARKER = "pipeline_panel.json"
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,6 @@ def data_step(workspace: Workspace, settings: Settings, data: Path | str | None)
     )
 
 
-def panel_key(data_version: str, settings: Settings, as_of: dt.date | None = None) -> str:
-    """Content key of a panel: its data version, its as-of cut and every feature setting."""
-    key: dict[str, object] = {
-        "data_version": data_version,
-        "features": settings.features.model_dump(mode="json"),
-    }
-    if as_of is not None:
-        key["as_of"] = as_of.isoformat()
-    return hash_json(key)
-
-
 def transactions_as_of(
     workspace: Workspace,
     version: DataVersion,
@@ -166,30 +156,12 @@ def _nothing_before(version: DataVersion, as_of: dt.date) -> DataValidationError
     )
 
 
-def _marker(files: PanelFiles) -> Path:
-    return files.panel.parent / _PANEL_MARKER
-
-
-def mark_panel_built(
-    workspace: Workspace, data_version: str, settings: Settings, as_of: dt.date | None = None
-) -> str:
-    """Record that the panel of ``data_version`` was just built with ``settings``.
-
-    `glocal features` calls this too, so a later `glocal run` reuses its panel instead of
-    building the same one again. Returns the panel key.
-    """
-    key = panel_key(data_version, settings, as_of)
-    files = PanelFiles.of(workspace, data_version)
-    write_json_atomic(_marker(files), {"panel_key": key, "data_version": data_version})
-    return key
-
-
 def _is_current(workspace: Workspace, data_version: str, key: str, files: PanelFiles) -> bool:
     try:
         current = read_current_panel(workspace)
-        recorded = json.loads(_marker(files).read_text(encoding="utf-8")).get("panel_key")
-    except (OSError, ValueError, AttributeError, WorkspaceError):
+    except WorkspaceError:
         return False  # no or unreadable record: rebuild
+    recorded = recorded_panel_key(workspace, data_version)
     return (
         current.data_version == data_version
         and recorded == key
@@ -237,6 +209,7 @@ def panel_step(
         del transactions, built
         if previous is not None:
             rebuilt = f", the history of {len(previous.rebuilt):,} rebuilt"
+    forget_panel_built(workspace, version.version)
     write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
     mark_panel_built(workspace, version.version, settings, as_of)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities{rebuilt}"
