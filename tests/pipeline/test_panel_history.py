@@ -53,12 +53,18 @@ def test_new_orders_days_later_rebuild_only_their_entities(after_first_run: Run)
     _assert_panel_is_a_full_build(workspace)
 
 
-def test_without_the_kept_history_the_panel_is_built_in_full(after_first_run: Run) -> None:
+@pytest.mark.parametrize("spoil", ["missing", "damaged"])
+def test_without_a_readable_kept_history_the_panel_is_built_in_full(
+    after_first_run: Run, spoil: str
+) -> None:
     workspace, _, data = after_first_run
     current = read_current_panel(workspace)
-    history_path(
-        workspace.processed_dir(current.data_version), workspace.settings().features
-    ).unlink()
+    directory = workspace.processed_dir(current.data_version)
+    kept = history_path(directory, workspace.settings().features)
+    if spoil == "missing":
+        kept.unlink()
+    else:
+        kept.write_bytes(b"damaged")
     customers = sorted(load_clean_transactions(workspace)["entity_id"].unique())[:2]
     updated = append_orders(data, data.parent / "more.parquet", [int(c) for c in customers])
 
@@ -77,21 +83,6 @@ def test_other_feature_settings_never_read_the_kept_history(after_first_run: Run
         update={"features": settings.features.model_copy(update={"detail_window_days": 60})}
     )
     assert previous_history(workspace, wider, version) is None
-
-
-def test_a_damaged_kept_history_falls_back_to_a_full_build(after_first_run: Run) -> None:
-    workspace, _, data = after_first_run
-    current = read_current_panel(workspace)
-    directory = workspace.processed_dir(current.data_version)
-    kept = history_path(directory, workspace.settings().features)
-    kept.write_bytes(b"damaged")
-    customers = sorted(load_clean_transactions(workspace)["entity_id"].unique())[:2]
-    updated = append_orders(data, data.parent / "again.parquet", [int(c) for c in customers])
-
-    summary = run_pipeline(workspace, workspace.settings(), data=updated)
-
-    assert "rebuilt" not in _features_detail(summary)
-    _assert_panel_is_a_full_build(workspace)
 
 
 def _other_horizon(workspace: Workspace) -> Settings:

@@ -60,13 +60,14 @@ def first_changed_day(before: pd.DataFrame, after: pd.DataFrame, changed: pd.Ind
     return float(merged.loc[differs, "day"].min()) if differs.any() else math.inf
 
 
-def _old_cutoffs(previous: PreviousHistory, settings: FeatureSettings) -> CutoffRange | None:
-    table = previous.kept.table
-    bought = table.loc[table["purchase_days"].to_numpy() > 0, "day"]
-    if bought.empty:
+def _old_cutoffs(
+    firsts: pd.Series, previous: PreviousHistory, settings: FeatureSettings
+) -> CutoffRange | None:
+    """Return the old panel's cutoffs, from its entities' first purchases and its end."""
+    if firsts.empty:
         return None
     try:
-        return resolve_cutoff_range(int(bought.min()), previous.kept.end_day - 1, settings)
+        return resolve_cutoff_range(int(firsts.min()), previous.kept.end_day - 1, settings)
     except ConfigError:
         return None
 
@@ -120,12 +121,14 @@ def spliced_panel(
 
     """
     old_panel = previous.panel
-    old_cutoffs = _old_cutoffs(previous, settings)
-    if old_panel is None or old_cutoffs is None:
+    if old_panel is None:
+        return None
+    old_firsts = _old_firsts(previous)
+    old_cutoffs = _old_cutoffs(old_firsts, previous, settings)
+    if old_cutoffs is None:
         return None
     if (old_cutoffs.first, old_cutoffs.every) != (cutoffs.first, cutoffs.every):
         return None
-    old_firsts = _old_firsts(previous)
     old_ids, old_days = pd.Index(old_firsts.index), old_firsts.to_numpy()
     old_counts = len(old_cutoffs.days()) - np.searchsorted(old_cutoffs.days(), old_days, "right")
     old_starts = np.cumsum(old_counts) - old_counts

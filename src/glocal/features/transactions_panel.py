@@ -187,21 +187,20 @@ class PanelBuild:
 
 
 def _history_of(
-    transactions: pd.DataFrame,
-    entities: pd.Index,
-    settings: FeatureSettings,
-    previous: PreviousHistory | None,
-) -> pd.DataFrame:
+    transactions: pd.DataFrame, settings: FeatureSettings, previous: PreviousHistory | None
+) -> tuple[pd.DataFrame, pd.Index]:
+    """Return the history table of every entity and the entity ids in order of appearance."""
     if previous is None:
-        lines, entities = prepare_transactions(transactions)
-        return history_table(lines, entities, settings)
+        lines, entities = prepare_transactions(transactions)  # one factorize for both
+        return history_table(lines, entities, settings), entities
     check_transactions(transactions)
+    entities = entity_index(transactions)
     rebuilt = transactions["entity_id"].astype(str).isin(previous.rebuilt).to_numpy()
     fresh = previous.kept.table.iloc[:0]
     if rebuilt.any():
         lines, rebuilt_entities = prepare_transactions(transactions.loc[rebuilt])
         fresh = history_table(lines, rebuilt_entities, settings)
-    return updated_history(previous, fresh, entities)
+    return updated_history(previous, fresh, entities), entities
 
 
 def build_with_history(
@@ -231,8 +230,7 @@ def build_with_history(
         ConfigError: ``first_cutoff``/``last_cutoff`` lie outside the data.
 
     """
-    entities = entity_index(transactions)
-    table = _history_of(transactions, entities, settings, previous)
+    table, entities = _history_of(transactions, settings, previous)
     history = EntityHistory.of(table, entities)
     first_purchase, last_day = _data_span(history, transactions)
     countries = _countries(transactions)
