@@ -10,6 +10,8 @@ from glocal.config.models import LocalModelSettings
 from glocal.core.errors import ModelError, NotFittedError
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models import LocalModelBank, fit_local_banks
+from glocal.models.local_bank import predict_banks
+from glocal.models.ridge_solver import predict_grouped_ridges
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,21 @@ def test_shared_fit_of_several_targets(panel: pd.DataFrame) -> None:
     y = panel["target"].to_numpy()
     banks = fit_local_banks(panel, {"a": y, "b": y - 1.0}, min_train_rows=5)
     np.testing.assert_allclose(banks["a"].predict(panel) - 1.0, banks["b"].predict(panel))
+
+
+def test_banks_of_one_fit_predict_together_as_one_by_one(panel: pd.DataFrame) -> None:
+    y = panel["target"].to_numpy()
+    banks = fit_local_banks(panel, {"a": y, "b": np.sqrt(np.abs(y))}, min_train_rows=5)
+    other = fit_local_banks(panel, {"c": -y}, min_train_rows=5)["c"]
+    alone = [bank.predict(panel) for bank in (banks["a"], banks["b"], other)]
+    assert banks["a"].means_ is banks["b"].means_  # one copy of the shared scaling
+    together = predict_banks(panel, [banks["a"], banks["b"], other])  # c: one by one
+    for expected, got in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="states of one fit"):
+        predict_grouped_ridges(
+            np.zeros((1, 4)), np.zeros(1, dtype=np.int64), [banks["a"]._arrays, other._arrays]
+        )
 
 
 def test_unregularized_bank_and_settings(panel: pd.DataFrame) -> None:

@@ -23,7 +23,7 @@ from glocal.config.models import CandidateKind, LocalModelSettings, Objective
 from glocal.core.errors import ModelError
 from glocal.models.corrections import CorrectionKind, IntermittentPrior, ShrunkCorrection
 from glocal.models.frames import ENTITY_COLUMN
-from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
+from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks, predict_banks
 
 __all__ = ["CORRECTION_KINDS", "CandidateSet", "blend_weight"]
 
@@ -125,12 +125,20 @@ class CandidateSet:
         kinds: Sequence[CandidateKind] | None = None,
     ) -> dict[CandidateKind, FloatArray]:
         """Return each candidate's prediction of the target; NaN where an entity has none."""
+        wanted = list(kinds if kinds is not None else self.settings.candidates)
+        ridge = [kind for kind in wanted if kind in ("direct", "residual")]
+        # the two ridge banks of one fit look up and standardize the rows once
+        ridge_predictions = (
+            dict(zip(ridge, predict_banks(frame, [self.banks_[k] for k in ridge]), strict=True))
+            if ridge
+            else {}
+        )
         predictions: dict[CandidateKind, FloatArray] = {}
-        for kind in kinds if kinds is not None else self.settings.candidates:
+        for kind in wanted:
             if kind == "direct":
-                predictions[kind] = self.banks_["direct"].predict(frame)
+                predictions[kind] = ridge_predictions[kind]
             elif kind == "residual":
-                predictions[kind] = global_prediction + self.banks_["residual"].predict(frame)
+                predictions[kind] = global_prediction + ridge_predictions[kind]
             else:
                 correction = self.corrections_[kind].correction(
                     frame[ENTITY_COLUMN], global_prediction
@@ -144,9 +152,13 @@ class CandidateSet:
             *self.banks_.values(),
             *self.corrections_.values(),
         ]
+        relabelled: dict[int, pd.Index] = {}  # banks of one fit keep sharing their ids
         for part in fitted:
-            codes = part.entity_ids_.to_numpy(dtype=np.int64)
-            part.entity_ids_ = pd.Index(ids.take(codes), name=ENTITY_COLUMN)
+            key = id(part.entity_ids_)
+            if key not in relabelled:
+                codes = part.entity_ids_.to_numpy(dtype=np.int64)
+                relabelled[key] = pd.Index(ids.take(codes), name=ENTITY_COLUMN)
+            part.entity_ids_ = relabelled[key]
         return self
 
     def n_train(self) -> pd.Series:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from glocal.config.models import Objective
 from glocal.core.errors import ModelError, NotFittedError
-from glocal.models.frames import ENTITY_COLUMN, factorize_sorted
+from glocal.models.frames import ENTITY_COLUMN, entity_positions, factorize_sorted
 
 __all__ = [
     "CorrectionKind",
@@ -198,7 +198,7 @@ class ShrunkCorrection:
         """Return the additive correction of each row; NaN where the entity has none."""
         if not hasattr(self, "value_"):
             raise NotFittedError("this ShrunkCorrection is not fitted yet; call fit() first.")
-        codes = self.entity_ids_.get_indexer(pd.Index(np.asarray(entity_ids)))
+        codes = entity_positions(entity_ids, self.entity_ids_)
         value = np.full(len(codes), np.nan)
         known = codes >= 0
         value[known] = self.value_[codes[known]]

@@ -184,15 +184,16 @@ def _chunk_evidence(
             settings, setup.local_features, setup.objective, setup.fitter
         ).fit(train, target[train_mask], g_train, setup.prior)
         predictions = candidates.predict(validation, g_val)
-        keep = train[ENTITY_COLUMN].isin(setup.eligible).to_numpy()
+        keep = entity_positions(train[ENTITY_COLUMN].to_numpy(), setup.eligible) >= 0
         moments = _in_sample_moments(
             candidates, train.loc[keep], target[train_mask][keep], g_train[keep], settings
         )
     else:  # the entities had no rows before this fold: no candidate there
         predictions = {kind: np.full(len(validation), np.nan) for kind in settings.candidates}
         moments = [ResidualMoments.concat([]) for _ in range(n_candidates)]
-    n_train = train.groupby(ENTITY_COLUMN, sort=True, observed=True).size()
-    rows = np.asarray(n_train.reindex(validation[ENTITY_COLUMN]).fillna(0), dtype=np.float64)
+    codes, entities = factorize_sorted(train[ENTITY_COLUMN].to_numpy())
+    n_train = pd.Series(np.bincount(codes, minlength=len(entities)), index=entities)
+    rows = _per_row(n_train, validation[ENTITY_COLUMN].to_numpy())
     return _FoldEvidence(
         fold=fold,
         entity_ids=validation[ENTITY_COLUMN].to_numpy(),
@@ -218,6 +219,10 @@ def _fold_evidence(
     if "intermittent" in setup.settings.candidates:
         ids = history[ENTITY_COLUMN].to_numpy()[train_mask]
         setup = replace(setup, prior=intermittent_prior(ids, target[train_mask]))
+    n_jobs = setup.settings.n_jobs
+    workers = min(len(chunks), (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs))
+    if workers > 1:  # the threads are over chunks: each chunk's fit runs on its own one
+        setup = replace(setup, settings=setup.settings.model_copy(update={"n_jobs": 1}))
     # each chunk's rows of the fold's global predictions (which are in row order)
     train_before = np.concatenate([[0], np.cumsum(train_mask)])
     validation_before = np.concatenate([[0], np.cumsum(validation_mask)])
@@ -233,8 +238,6 @@ def _fold_evidence(
         chunk = history.iloc[rows]
         return _chunk_evidence(chunk, target[rows], masks, part_global, fold.index, setup)
 
-    n_jobs = setup.settings.n_jobs
-    workers = min(len(chunks), (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs))
     if workers <= 1:
         return _FoldEvidence.concat([chunk_evidence(rows) for rows in chunks])
     # chunks run side by side (numpy releases the GIL in the fits, bincounts and sorts);

@@ -27,11 +27,17 @@ from glocal.models.frames import (
     TARGET_COLUMN,
     check_columns,
     entity_chunks,
+    entity_positions,
     numeric_matrix,
     panel_categorical_columns,
     panel_feature_columns,
 )
-from glocal.models.ridge_solver import RidgeArrays, fit_grouped_ridge, predict_grouped_ridge
+from glocal.models.ridge_solver import (
+    RidgeArrays,
+    fit_grouped_ridge,
+    predict_grouped_ridge,
+    predict_grouped_ridges,
+)
 
 __all__ = [
     "BankFitter",
@@ -39,6 +45,7 @@ __all__ = [
     "fit_local_banks",
     "numeric_feature_columns",
     "partitions_entities",
+    "predict_banks",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -163,8 +170,9 @@ def fit_local_banks(
             )
         )
     fits = [RidgeArrays.concat([part[k] for part in parts]) for k in range(len(columns))]
+    entities = pd.Index(entities[fits[0].fitted], name=ENTITY_COLUMN)
     banks: dict[str, LocalModelBank] = {}
-    for name, arrays in zip(targets, fits, strict=True):
+    for name, arrays in zip(targets, _fitted_groups(fits), strict=True):
         bank = LocalModelBank(
             alphas=alphas,
             standardize=standardize,
@@ -174,6 +182,32 @@ def fit_local_banks(
         )
         banks[name] = bank._set_state(entities, features, arrays)
     return banks
+
+
+def _fitted_groups(fits: Sequence[RidgeArrays]) -> list[RidgeArrays]:
+    """Each target's state of the groups with a model, sharing one copy of their scaling.
+
+    The targets of one fit have the same groups, means and scales; sharing them lets
+    :func:`predict_banks` standardize the rows once for every bank.
+    """
+    keep = fits[0].fitted
+    means, scales, n_rows = fits[0].means[keep], fits[0].scales[keep], fits[0].n_rows[keep]
+    fitted = np.ones(len(n_rows), dtype=bool)
+    return [
+        RidgeArrays(
+            means=means,
+            scales=scales,
+            coef=arrays.coef[keep],
+            intercept=arrays.intercept[keep],
+            alpha=arrays.alpha[keep],
+            n_rows=n_rows,
+            fitted=fitted,
+            target_min=arrays.target_min[keep],
+            target_max=arrays.target_max[keep],
+            clip=arrays.clip,
+        )
+        for arrays in fits
+    ]
 
 
 class LocalModelBank:
@@ -283,19 +317,9 @@ class LocalModelBank:
         self, entities: pd.Index, features: Sequence[str], arrays: RidgeArrays
     ) -> LocalModelBank:
         keep = arrays.fitted
-        self._arrays = RidgeArrays(
-            means=arrays.means[keep],
-            scales=arrays.scales[keep],
-            coef=arrays.coef[keep],
-            intercept=arrays.intercept[keep],
-            alpha=arrays.alpha[keep],
-            n_rows=arrays.n_rows[keep],
-            fitted=np.ones(int(keep.sum()), dtype=bool),
-            target_min=arrays.target_min[keep],
-            target_max=arrays.target_max[keep],
-            clip=arrays.clip,
-        )
-        self.entity_ids_ = pd.Index(entities[keep], name=ENTITY_COLUMN)
+        self._arrays = arrays if keep.all() else _fitted_groups([arrays])[0]
+        named = entities.name == ENTITY_COLUMN and keep.all()
+        self.entity_ids_ = entities if named else pd.Index(entities[keep], name=ENTITY_COLUMN)
         self.feature_columns_ = list(features)
         self.coef_ = self._arrays.coef
         self.intercept_ = self._arrays.intercept
@@ -312,22 +336,11 @@ class LocalModelBank:
     def entity_codes(self, entity_ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Return each id's position in ``entity_ids_``, or -1 where it has no model."""
         self._check_fitted()
-        codes = self.entity_ids_.get_indexer(pd.Index(np.asarray(entity_ids)))
-        return np.asarray(codes, dtype=np.int64)
+        return entity_positions(entity_ids, self.entity_ids_)
 
     def predict(self, frame: pd.DataFrame) -> FloatArray:
         """Predict every row with its entity's model; NaN where the entity has none."""
-        self._check_fitted()
-        check_columns(frame, [ENTITY_COLUMN, *self.feature_columns_], "prediction")
-        codes = self.entity_codes(frame[ENTITY_COLUMN])
-        prediction = np.empty(len(frame))
-        for start in range(0, len(frame), FIT_CHUNK_ROWS):  # never a copy of every row
-            rows = slice(start, start + FIT_CHUNK_ROWS)
-            features = numeric_matrix(frame.iloc[rows], self.feature_columns_)
-            prediction[rows] = predict_grouped_ridge(
-                features, codes[rows], self._arrays, n_jobs=self.n_jobs
-            )
-        return prediction
+        return predict_banks(frame, [self])[0]
 
     def predict_codes(self, features: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
         """Predict rows given their feature matrix and entity codes; NaN where code is -1.
@@ -387,3 +400,43 @@ class LocalModelBank:
             clip=float(frame["clip"].iloc[0]) if len(frame) else np.inf,
         )
         return cls()._set_state(pd.Index(frame[ENTITY_COLUMN]), features, arrays)
+
+
+def _one_fit(banks: Sequence[LocalModelBank]) -> bool:
+    """Whether the banks come from one :func:`fit_local_banks` call (shared scaling)."""
+    first = banks[0]._arrays
+    return all(
+        bank._arrays.means is first.means
+        and bank._arrays.scales is first.scales
+        and bank._arrays.fitted is first.fitted
+        and bank._arrays.clip == first.clip
+        and bank.entity_ids_ is banks[0].entity_ids_
+        and bank.feature_columns_ == banks[0].feature_columns_
+        for bank in banks[1:]
+    )
+
+
+def predict_banks(frame: pd.DataFrame, banks: Sequence[LocalModelBank]) -> list[FloatArray]:
+    """Predict every row with each bank; NaN where an entity has no model.
+
+    Banks fitted together (the targets of one :func:`fit_local_banks` call) share their
+    entities and feature scaling: the rows are looked up and standardized once for all
+    of them. Other banks are predicted one by one. The numbers are those of
+    :meth:`LocalModelBank.predict`.
+    """
+    for bank in banks:
+        bank._check_fitted()
+    if len(banks) > 1 and not _one_fit(banks):
+        return [prediction for bank in banks for prediction in predict_banks(frame, [bank])]
+    features = banks[0].feature_columns_
+    check_columns(frame, [ENTITY_COLUMN, *features], "prediction")
+    codes = banks[0].entity_codes(frame[ENTITY_COLUMN].to_numpy())
+    states = [bank._arrays for bank in banks]
+    predictions = [np.empty(len(frame)) for _ in banks]
+    for start in range(0, len(frame), FIT_CHUNK_ROWS):  # never a copy of every row
+        rows = slice(start, start + FIT_CHUNK_ROWS)
+        matrix = numeric_matrix(frame.iloc[rows], features)
+        parts = predict_grouped_ridges(matrix, codes[rows], states, n_jobs=banks[0].n_jobs)
+        for prediction, part in zip(predictions, parts, strict=True):
+            prediction[rows] = part
+    return predictions

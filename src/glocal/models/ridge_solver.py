@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RidgeArrays", "fit_grouped_ridge", "predict_grouped_ridge"]
+__all__ = ["RidgeArrays", "fit_grouped_ridge", "predict_grouped_ridge", "predict_grouped_ridges"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -510,23 +510,48 @@ def predict_grouped_ridge(
         n_jobs: Threads over chunks of rows; -1 means every core.
 
     """
-    prediction = np.full(len(codes), np.nan)
+    return predict_grouped_ridges(features, codes, [arrays], n_jobs=n_jobs)[0]
+
+
+def predict_grouped_ridges(
+    features: FloatArray, codes: IntArray, states: Sequence[RidgeArrays], *, n_jobs: int = 1
+) -> list[FloatArray]:
+    """Predict every row with each state's group model, standardizing the rows once.
+
+    The states must share their groups' feature standardization (``means``, ``scales``,
+    ``clip`` and ``fitted``), as the targets of one :func:`fit_grouped_ridge` call do:
+    the standardized rows, the costly part, then serve every state. Same arguments and
+    numbers as :func:`predict_grouped_ridge` per state.
+    """
+    first = states[0]
+    for other in states[1:]:
+        shared = (
+            other.means is first.means
+            and other.scales is first.scales
+            and other.fitted is first.fitted
+            and other.clip == first.clip
+        )
+        if not shared:
+            raise ValueError("predict_grouped_ridges needs states of one fit (shared scaling).")
+    predictions = [np.full(len(codes), np.nan) for _ in states]
     known = codes >= 0
-    known[known] = arrays.fitted[codes[known]]
+    known[known] = first.fitted[codes[known]]
     rows = np.flatnonzero(known)
+    clipped = np.isfinite(first.clip)
 
     def run(bounds: tuple[int, int]) -> None:
         part = rows[bounds[0] : bounds[1]]
         group = codes[part]
-        standardized = (features[part] - arrays.means[group]) / arrays.scales[group]
+        standardized = (features[part] - first.means[group]) / first.scales[group]
         np.nan_to_num(standardized, copy=False, nan=0.0)
-        if np.isfinite(arrays.clip):
-            np.clip(standardized, -arrays.clip, arrays.clip, out=standardized)
-        raw = arrays.intercept[group] + np.einsum("rp,rp->r", standardized, arrays.coef[group])
-        if np.isfinite(arrays.clip):
-            raw = np.clip(raw, arrays.target_min[group], arrays.target_max[group])
-        prediction[part] = raw
+        if clipped:
+            np.clip(standardized, -first.clip, first.clip, out=standardized)
+        for arrays, prediction in zip(states, predictions, strict=True):
+            raw = arrays.intercept[group] + np.einsum("rp,rp->r", standardized, arrays.coef[group])
+            if clipped:
+                raw = np.clip(raw, arrays.target_min[group], arrays.target_max[group])
+            prediction[part] = raw
 
     starts = range(0, len(rows), _PREDICT_CHUNK_ROWS)
     _run_chunks(run, [(s, min(s + _PREDICT_CHUNK_ROWS, len(rows))) for s in starts], n_jobs)
-    return prediction
+    return predictions
