@@ -40,6 +40,7 @@ from glocal.models.evidence import collect_evidence, decide
 from glocal.models.folds import rolling_folds
 from glocal.models.frames import coded_entities
 from glocal.models.guard import guard_level
+from glocal.models.selection import fold_tests
 
 ROWS, FEATURES = 20, 10
 SHIFT = 4.0
@@ -107,26 +108,35 @@ def main() -> None:
     cutoffs = history["cutoff"]
     fold_global = [(g[f.train_mask(cutoffs)], g[f.validation_mask(cutoffs)]) for f in folds]
     steps: dict[str, float] = {}
+    peaks: dict[str, float] = {}
 
     start = time.perf_counter()
     history, ids = coded_entities(history)
     steps["entity ids to integer codes"] = time.perf_counter() - start
+    peaks["entity ids to integer codes"] = peak_gb()
     start = time.perf_counter()
     evidence, n_train = collect_evidence(
         history, folds, fold_global, settings, selection, features, "mse", lags=0
     )
     steps["collect_evidence (3 folds, every candidate)"] = time.perf_counter() - start
+    peaks["collect_evidence (3 folds, every candidate)"] = peak_gb()
     start = time.perf_counter()
-    guard = guard_level(evidence, n_train, selection, min_train_rows=settings.min_train_rows)
+    tests = fold_tests(evidence, n_train.index)  # as HybridModel.fit: the guard's and decide's
+    guard = guard_level(
+        evidence, n_train, selection, min_train_rows=settings.min_train_rows, tests=tests
+    )
     steps["guard_level"] = time.perf_counter() - start
+    peaks["guard_level"] = peak_gb()
     start = time.perf_counter()
-    decisions = decide(evidence, n_train, settings, selection, guard.level)
-    del evidence  # as HybridModel.fit does before its final fit
+    decisions = decide(evidence, n_train, settings, selection, guard.level, tests)
+    del evidence, tests  # as HybridModel.fit does before its final fit
     steps["decide"] = time.perf_counter() - start
+    peaks["decide"] = peak_gb()
     start = time.perf_counter()
     final = CandidateSet(settings, features, "mse").fit(history, history["target"].to_numpy(), g)
     final.relabel(ids)
     steps["final CandidateSet.fit"] = time.perf_counter() - start
+    peaks["final CandidateSet.fit"] = peak_gb()
 
     with tempfile.TemporaryDirectory() as tmp:
         size = 0
@@ -141,7 +151,7 @@ def main() -> None:
 
     total = sum(steps.values())
     for name, seconds in steps.items():
-        print(f"{name:45s} {seconds:7.1f} s")
+        print(f"{name:45s} {seconds:7.1f} s   peak RSS so far {peaks[name]:.2f} GB")
     left = int((decisions["decision"] != "global").sum())
     print(f"{'total':45s} {total:7.1f} s   (goal <= 60 s)")
     print(f"peak RSS {peak_gb():.2f} GB (goal <= 4 GB); saved bank {size / 1e9:.2f} GB (<= 1 GB)")

@@ -26,6 +26,7 @@ from glocal.core.memory import release_free_memory
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet, blend_weight
 from glocal.models.corrections import IntermittentPrior, intermittent_prior
+from glocal.models.fold_statistics import FoldTests
 from glocal.models.frames import (
     ENTITY_COLUMN,
     TIME_COLUMN,
@@ -362,8 +363,13 @@ def decide(
     local: LocalModelSettings,
     selection: SelectionSettings,
     level: float,
+    tests: FoldTests | None = None,
 ) -> pd.DataFrame:
-    """Return the decision records of ``evidence`` at the test ``level``."""
+    """Return the decision records of ``evidence`` at the test ``level``.
+
+    ``tests``: :func:`~glocal.models.selection.fold_tests` of ``evidence``, shared with
+    the guard; ``None``: reduced here.
+    """
     final_weight = pd.Series(
         blend_weight(n_train.to_numpy(np.float64), local.blend_shrinkage_rows),
         index=n_train.index,
@@ -381,6 +387,7 @@ def decide(
         lags=evidence.lags,
         level=level,
         weight=final_weight,
+        tests=tests,
     )
 
 

@@ -168,20 +168,22 @@ def entity_positions(entity_ids: npt.ArrayLike, entities: pd.Index) -> npt.NDArr
     """Return each id's position in ``entities`` (-1 where absent), as ``get_indexer`` does.
 
     Integer codes in increasing order (those of :func:`coded_entities`, or a subset of
-    them) need no hash table: ``0..n-1`` is its own position, any other increasing run is
-    found by binary search.
+    them) need no hash table: in a run ``k..k+n-1`` (a chunk of entities), a code's
+    position is ``code - k``; any other increasing sequence is found by binary search.
 
     Examples:
         >>> entity_positions(np.array([4, 0, 9, 4]), pd.Index([0, 4, 7])).tolist()
         [1, 0, -1, 1]
+        >>> entity_positions(np.array([7, 5, 9, 4]), pd.Index([5, 6, 7])).tolist()
+        [2, 0, -1, -1]
 
     """
     ids = np.asarray(entity_ids)
     keys = entities.to_numpy()
     n = len(keys)
     if ids.dtype.kind in "iu" and keys.dtype.kind in "iu" and n and np.all(keys[1:] > keys[:-1]):
-        if keys[0] == 0 and keys[n - 1] == n - 1:  # 0..n-1: a code is its own position
-            codes = ids.astype(np.int64)
+        if keys[n - 1] - keys[0] == n - 1:  # a run k..k+n-1: a code minus k is its position
+            codes = ids.astype(np.int64) - int(keys[0])
             return np.where((codes >= 0) & (codes < n), codes, -1)
         at = np.minimum(np.searchsorted(keys, ids), n - 1)
         return np.where(keys[at] == ids, at, -1).astype(np.int64)

@@ -18,23 +18,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from glocal.config.models import Objective, SelectionSettings
+from glocal.config.models import SelectionSettings
+from glocal.models.fold_statistics import Best, FoldTests
 from glocal.models.frames import ENTITY_COLUMN
-from glocal.models.losses import clustered_comparison, row_loss
-from glocal.models.selection import (
-    Evidence,
-    _Best,
-    _best_candidates,
-    _Rows,
-    _rows,
-    _Screen,
-    _screen,
-)
+from glocal.models.losses import clustered_comparison_of_sums
+from glocal.models.selection import Evidence, _Screen, _screen, fold_tests
 
 __all__ = ["GUARD_CONFIDENCE", "GuardOutcome", "guard_level"]
 
 FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 _GUARD_STEPS = 7
 """The guard tries the configured level and this many tighter ones (each half as large)."""
@@ -59,38 +51,24 @@ class GuardOutcome:
 
 @dataclass(frozen=True)
 class _HeldOut:
-    """The switched entities' rows of one held-out fold, under local and under global."""
+    """What the switches decided without one fold did on it, per entity."""
 
-    codes: IntArray
-    local_loss: FloatArray
-    global_loss: FloatArray
+    gain: FloatArray  # sum over the fold's rows of global loss - switched loss
+    rows: FloatArray  # the switched entities' rows in the fold
     switched: int
 
 
-def _held_out(
-    rows: _Rows,
-    best: _Best,
-    screen: _Screen,
-    fold_rows: IntArray,
-    objective: Objective,
-    level: float,
-) -> _HeldOut:
-    """Decide at ``level`` on every fold but one; score the switches on that fold's rows.
+def _held_out(tests: FoldTests, best: Best, screen: _Screen, fold: int, level: float) -> _HeldOut:
+    """Decide at ``level`` on every fold but one; score the switches on that fold.
 
-    ``best`` and ``screen`` are the other folds' evidence; ``fold_rows`` the held-out rows.
+    ``best`` and ``screen`` are the other folds' tests; ``fold`` the held-out fold's
+    position. Where the chosen candidate has no prediction on a held-out row, the entity
+    is served globally there: the row counts, with no gain.
     """
     chosen = screen.chosen(level)
-    scored = fold_rows[chosen[rows.codes[fold_rows]]]
-    candidate = best.index[rows.codes[scored]]
-    prediction = np.zeros(len(scored))
-    for index, predictions in enumerate(rows.predictions):  # a handful of candidates
-        mine = candidate == index
-        prediction[mine] = predictions[scored[mine]]
-    y, g = rows.target[scored], rows.global_prediction[scored]
-    global_loss = row_loss(y, g, objective)
-    # where the candidate has no model on the held-out fold, the entity is served globally
-    local_loss = np.where(np.isnan(prediction), global_loss, row_loss(y, prediction, objective))
-    return _HeldOut(rows.codes[scored], local_loss, global_loss, int(chosen.sum()))
+    gain = np.where(chosen, best.held[fold], 0.0)
+    rows = np.where(chosen, tests.count[fold], 0.0)
+    return _HeldOut(gain, rows, int(chosen.sum()))
 
 
 def guard_level(
@@ -99,6 +77,7 @@ def guard_level(
     settings: SelectionSettings,
     *,
     min_train_rows: int = 1,
+    tests: FoldTests | None = None,
 ) -> GuardOutcome:
     """Choose the test level whose switches help on folds they were not chosen on.
 
@@ -115,53 +94,40 @@ def guard_level(
         n_train: Training rows per entity, indexed by entity id.
         settings: The selection settings.
         min_train_rows: Entities with fewer training rows stay global.
+        tests: :func:`~glocal.models.selection.fold_tests` of ``evidence``, shared with
+            the final choice; ``None``: reduced here.
 
     """
-    entities = pd.Index(n_train.index, name=ENTITY_COLUMN)
-    rows = _rows(evidence, entities)
-    folds = np.unique(rows.fold)
-    total_global = float(row_loss(rows.target, rows.global_prediction, evidence.objective).sum())
-    n_train_rows = n_train.to_numpy(dtype=np.int64)
     levels: list[dict[str, Any]] = []
     if not settings.population_guard:
         return GuardOutcome(settings.significance, "guard off", levels)
-    if len(folds) < 2:
+    entities = pd.Index(n_train.index, name=ENTITY_COLUMN)
+    tests = tests if tests is not None else fold_tests(evidence, entities)
+    n_folds = len(tests.folds)
+    if n_folds < 2:
         return GuardOutcome(settings.significance, "one fold: nothing to cross-fit", levels)
+    total_global = float(tests.loss_global.sum())
+    n_train_rows = n_train.to_numpy(dtype=np.int64)
     # each fold's decision evidence, and who it tests, do not depend on the level: find
-    # them once per fold; a level only moves the multiple-testing threshold
-    bests = {
-        int(fold): _best_candidates(rows, rows.fold != fold, evidence.objective, evidence.lags)
-        for fold in folds
-    }
-    screens = {
-        fold: _screen(best, n_train_rows, min_train_rows, settings) for fold, best in bests.items()
-    }
-    fold_rows = {int(fold): np.flatnonzero(rows.fold == fold) for fold in folds}
+    # them once per fold (with every fold's, which the final choice uses); a level only
+    # moves the multiple-testing threshold
+    every_fold = np.ones(n_folds, dtype=bool)
+    fold_sets = [every_fold, *(np.arange(n_folds) != fold for fold in range(n_folds))]
+    bests = tests.best(fold_sets)[1:]
+    screens = [_screen(best, n_train_rows, min_train_rows, settings) for best in bests]
     best: tuple[float, float] | None = None
     for step in range(_GUARD_STEPS + 1):
         level = settings.significance / 2.0**step
         parts = [
-            _held_out(
-                rows,
-                bests[int(held_out)],
-                screens[int(held_out)],
-                fold_rows[int(held_out)],
-                evidence.objective,
-                level,
-            )
-            for held_out in folds
+            _held_out(tests, bests[fold], screens[fold], fold, level) for fold in range(n_folds)
         ]
-        changes = [float(np.sum(p.local_loss - p.global_loss)) for p in parts]
+        changes = [-float(p.gain.sum()) for p in parts]
         total = float(sum(changes))
-        comparison = clustered_comparison(
-            np.concatenate([p.local_loss for p in parts]),
-            np.concatenate([p.global_loss for p in parts]),
-            np.concatenate([p.codes for p in parts]),
+        comparison = clustered_comparison_of_sums(
+            np.sum([p.gain for p in parts], axis=0), np.sum([p.rows for p in parts], axis=0)
         )
         improving = sum(change < 0 for change in changes)
-        accepted = (
-            total < 0 and improving > len(folds) / 2 and comparison.p_value < GUARD_CONFIDENCE
-        )
+        accepted = total < 0 and improving > n_folds / 2 and comparison.p_value < GUARD_CONFIDENCE
         levels.append(
             {
                 "level": level,

@@ -70,6 +70,7 @@ from glocal.models.frames import (
 from glocal.models.global_stage import GlobalStage
 from glocal.models.guard import guard_level
 from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
+from glocal.models.selection import fold_tests
 
 __all__ = ["PREDICTION_COLUMNS", "HybridModel", "sorted_by_entity"]
 
@@ -266,12 +267,13 @@ class HybridModel:
             self.lags_,
             self.bank_fitter,
         )
+        tests = fold_tests(evidence, n_train.index)  # the guard's and the choice's sums
         guard = guard_level(
-            evidence, n_train, selection, min_train_rows=local_settings.min_train_rows
+            evidence, n_train, selection, min_train_rows=local_settings.min_train_rows, tests=tests
         )
         self.guard_level_ = guard.level
-        decisions = decide(evidence, n_train, local_settings, selection, guard.level)
-        del evidence  # every fold's rows of every candidate: not needed by the final fit
+        decisions = decide(evidence, n_train, local_settings, selection, guard.level, tests)
+        del evidence, tests  # every fold's rows of every candidate: not needed by the final fit
         self.decisions_ = decoded_decisions(decisions, ids)
         candidates = CandidateSet(
             local_settings, self.local_feature_columns_, self.objective, self.bank_fitter

@@ -30,7 +30,7 @@ from scipy import stats
 
 from glocal.config.models import Objective
 
-__all__ = ["Comparison", "clustered_comparison", "row_loss"]
+__all__ = ["Comparison", "clustered_comparison", "clustered_comparison_of_sums", "row_loss"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,12 +71,28 @@ def clustered_comparison(
 
     """
     difference = np.asarray(reference_loss, dtype=np.float64) - candidate_loss
-    n = len(difference)
+    if len(difference) == 0:
+        return Comparison(0.0, 0.0, 1.0, 0)
+    sums = np.asarray(np.bincount(cluster, difference), dtype=np.float64)
+    sizes = np.bincount(cluster).astype(np.float64)
+    return _clustered(float(difference.mean()), sums, sizes, len(difference))
+
+
+def clustered_comparison_of_sums(gains: FloatArray, rows: FloatArray) -> Comparison:
+    """:func:`clustered_comparison` from each cluster's sum of differences and its rows.
+
+    Args:
+        gains: Per cluster, the sum over its rows of ``reference loss - candidate loss``.
+        rows: Per cluster, its rows (clusters without rows are left out).
+
+    """
+    n = float(rows.sum())
     if n == 0:
         return Comparison(0.0, 0.0, 1.0, 0)
-    gain = float(difference.mean())
-    sums = np.bincount(cluster, difference)
-    sizes = np.bincount(cluster).astype(np.float64)
+    return _clustered(float(gains.sum()) / n, gains, rows, n)
+
+
+def _clustered(gain: float, sums: FloatArray, sizes: FloatArray, n: float) -> Comparison:
     present = sizes > 0
     clusters = int(present.sum())
     centered = sums[present] - sizes[present] * gain

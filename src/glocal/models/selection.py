@@ -26,6 +26,8 @@ model by a one-sided paired test on the per-row loss differences
   The level whose switches improve the pooled held-out loss most (in total, in most folds,
   and significantly when clustered by entity) is kept; if no level does, every entity
   stays global.
+* **Sums, not rows.** The rows are reduced once, per candidate, to sums per (entity, fold)
+  (:mod:`glocal.models.fold_statistics`); the test on any set of folds is a sum of those.
 """
 
 from __future__ import annotations
@@ -33,18 +35,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from glocal.config.models import Objective, SelectionSettings
-from glocal.core.errors import ModelError
 from glocal.models.decisions import DECISION_COLUMNS
-from glocal.models.frames import ENTITY_COLUMN, entity_positions
-from glocal.models.losses import row_loss
+from glocal.models.evidence_rows import Candidate, Evidence, EvidenceRows, evidence_rows
+from glocal.models.fold_statistics import Best, FoldTests
+from glocal.models.frames import ENTITY_COLUMN
 from glocal.models.residual_variance import grouped_mean, shrunk_residual_variance
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "Candidate",
     "Evidence",
     "Reason",
+    "fold_tests",
     "select_per_entity",
     "shrunk_residual_variance",
 ]
@@ -75,214 +76,14 @@ class Reason(StrEnum):
     """Live monitoring found its local model worse than global (``glocal monitor``)."""
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One per-entity alternative to the global model, predicted on the validation rows.
+def fold_tests(evidence: Evidence, entities: pd.Index) -> FoldTests:
+    """Return the per-(entity, fold) sums of ``evidence`` for deciding ``entities``.
 
-    Attributes:
-        name: Name recorded in the decisions, e.g. ``"residual"`` or ``"residual+blend"``.
-        decision: ``"local"`` or ``"blend"``: what the entity's decision is if it wins.
-        prediction: Per validation row; NaN where the entity has no such model.
-        weight: Per validation row blend weight (constant within an entity); ``None``
-            means 1.
-        variance: Per validation row, the variance of the candidate's residuals over the
-            entity's training rows (the variance floor, see the module docstring); ``None``
-            uses the variance of its residuals on the validation rows themselves, shrunk
-            toward its peers'.
-
+    Pass them to :func:`select_per_entity` and :func:`~glocal.models.guard.guard_level`
+    (``tests=``) to reduce the rows once for both.
     """
-
-    name: str
-    decision: Literal["local", "blend"]
-    prediction: FloatArray
-    weight: FloatArray | None = None
-    variance: FloatArray | None = None
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """The validation rows the choice is made on, and how to judge them.
-
-    Attributes:
-        entity_ids: Entity of each row; an entity's rows contiguous and in time order.
-        target: Target of each row.
-        global_prediction: Out-of-time global prediction of each row.
-        candidates: The local candidates' predictions of each row.
-        fold: Validation fold of each row (``None``: one fold).
-        objective: ``"mse"`` or ``"mae"``.
-        lags: Newey-West lags (targets overlapping in time).
-        prior_rows: Weight, in rows, of the peers' variance in each variance floor.
-
-    """
-
-    entity_ids: npt.ArrayLike
-    target: npt.ArrayLike
-    global_prediction: npt.ArrayLike
-    candidates: Sequence[Candidate]
-    fold: npt.ArrayLike | None = None
-    objective: Objective = "mse"
-    lags: int = 0
-    prior_rows: float = 10.0
-
-
-# -- statistics ---------------------------------------------------------------------------
-def _newey_west_variance(
-    codes: IntArray, fold: IntArray, centered: FloatArray, counts: FloatArray, lags: int
-) -> FloatArray:
-    """Return the variance of each entity's rows around their mean, with Bartlett lags."""
-    variance = grouped_mean(codes, centered**2, counts)
-    for lag in range(1, lags + 1):
-        same = (codes[lag:] == codes[:-lag]) & (fold[lag:] == fold[:-lag])
-        product = np.where(same, centered[lag:] * centered[:-lag], 0.0)
-        autocovariance = grouped_mean(codes[lag:], product, counts)
-        variance += 2.0 * (1.0 - lag / (lags + 1.0)) * autocovariance
-    return np.maximum(variance, 0.0)
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Evidence rows mapped to entity codes (rows of unknown entities dropped)."""
-
-    codes: IntArray
-    fold: IntArray
-    target: FloatArray
-    global_prediction: FloatArray
-    predictions: list[FloatArray]
-    weights: list[FloatArray | None]
-    variances: list[FloatArray]  # per candidate, per row: the floor's Var(y - c)
-    n_entities: int
-
-
-def _rows(evidence: Evidence, entities: pd.Index) -> _Rows:
-    codes = entity_positions(evidence.entity_ids, entities)
-    y = np.asarray(evidence.target, dtype=np.float64)
-    g = np.asarray(evidence.global_prediction, dtype=np.float64)
-    fold = (
-        np.zeros(len(y), dtype=np.int64)
-        if evidence.fold is None
-        else np.asarray(evidence.fold, dtype=np.int64)
-    )
-    lengths = {len(codes), len(y), len(g), len(fold)}
-    lengths |= {len(c.prediction) for c in evidence.candidates}
-    if len(lengths) > 1:
-        raise ModelError("entity_ids, target, global_prediction and candidates differ in length.")
-    seen = codes >= 0
-    everyone = bool(seen.all())
-
-    def kept(values: npt.ArrayLike) -> FloatArray:
-        array = np.asarray(values, dtype=np.float64)
-        return array if everyone else array[seen]
-
-    ids = np.asarray(evidence.entity_ids)
-    if not everyone:
-        ids, codes, fold = ids[seen], codes[seen], fold[seen]
-    y = kept(y)
-    variances = []
-    for candidate in evidence.candidates:
-        given = None if candidate.variance is None else kept(candidate.variance)
-        if given is not None and np.isfinite(given).all():
-            variances.append(given)  # every row has its floor: no fallback needed
-            continue
-        prediction = kept(candidate.prediction)
-        own = shrunk_residual_variance(ids, y, prediction, evidence.prior_rows)
-        fallback = own.reindex(entities).to_numpy(dtype=np.float64, na_value=np.nan)
-        fallback = np.nan_to_num(fallback[codes])
-        if given is not None:
-            fallback = np.where(np.isfinite(given), given, fallback)
-        variances.append(fallback)
-    return _Rows(
-        codes=codes,
-        fold=fold,
-        target=y,
-        global_prediction=kept(g),
-        predictions=[kept(c.prediction) for c in evidence.candidates],
-        weights=[None if c.weight is None else kept(c.weight) for c in evidence.candidates],
-        variances=variances,
-        n_entities=len(entities),
-    )
-
-
-@dataclass(frozen=True)
-class _Best:
-    """Per entity: its best candidate on the given rows and the test of it."""
-
-    index: IntArray
-    gain: FloatArray
-    loss_global: FloatArray
-    p_value: FloatArray
-    available: FloatArray
-    counts: FloatArray
-    nonzero: FloatArray
-
-
-def _best_candidates(
-    rows: _Rows, use: npt.NDArray[np.bool_], objective: Objective, lags: int
-) -> _Best:
-    """Find each entity's best candidate on the rows ``use`` and test it against global."""
-    everyone = bool(use.all())  # the final choice: every row, and no copies of them
-
-    def part(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return values if everyone else values[use]
-
-    codes, fold = part(rows.codes), part(rows.fold)
-    y, g = part(rows.target), part(rows.global_prediction)
-    n = rows.n_entities
-    counts = np.bincount(codes, minlength=n).astype(np.float64)
-    nonzero = np.bincount(codes, y != 0, n).astype(np.float64)
-    loss_global = row_loss(y, g, objective)
-    mean_global = grouped_mean(codes, loss_global, counts)
-    # overlapping target windows: L + 1 consecutive rows carry about one window's news
-    n_eff = counts / (lags + 1.0) + 1.0
-    best_gain = np.full(n, -np.inf)
-    best_statistic = np.zeros(n)
-    best_df = np.ones(n)
-    best_degenerate = np.zeros(n, dtype=bool)
-    best_index = np.full(n, -1, dtype=np.int64)
-    n_available = np.zeros(n)
-    for index, full_prediction in enumerate(rows.predictions):
-        prediction = part(full_prediction)
-        missing = np.bincount(codes, np.isnan(prediction), n) > 0
-        available = (counts > 0) & ~missing
-        c = np.nan_to_num(prediction)  # a copy: the evidence is never written to
-        # in place where a temporary would do (the same operations, so the same numbers):
-        # this pass over every row of every candidate sets the fit's peak memory
-        difference = row_loss(y, c, objective)
-        np.subtract(loss_global, difference, out=difference)
-        gain = grouped_mean(codes, difference, counts)
-        centered = gain[codes]
-        np.subtract(difference, centered, out=centered)
-        del difference
-        empirical = _newey_west_variance(codes, fold, centered, counts, lags)
-        del centered
-        spread = np.subtract(c, g)
-        del c
-        np.multiply(spread, spread, out=spread)
-        variance_y = part(rows.variances[index])
-        if objective == "mae":
-            per_row = spread * variance_y / (variance_y + spread / 4.0 + 1e-300)
-        else:
-            np.multiply(spread, 4.0, out=spread)
-            per_row = np.multiply(spread, variance_y, out=spread)
-        floor = grouped_mean(codes, per_row, counts)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # the Newey-West variance is already a long-run variance; the floor is a
-            # per-row variance, so it is spread over independent windows, not rows
-            variance_of_mean = np.maximum(empirical / counts, floor / n_eff)
-            standard_error = np.sqrt(variance_of_mean)
-            statistic = gain / standard_error
-        better = available & (gain > best_gain)
-        best_gain[better], best_index[better] = gain[better], index
-        best_statistic[better] = statistic[better]
-        best_df[better] = np.maximum(n_eff[better] - 1.0, 1.0)
-        best_degenerate[better] = ~(standard_error[better] > 0)
-        n_available += available
-    # the t tail, the costly part, once per entity: of its best candidate's statistic
-    tested = best_index >= 0
-    best_p = np.ones(n)
-    best_p[tested] = stats.t.sf(best_statistic[tested], df=best_df[tested])
-    degenerate = tested & best_degenerate
-    best_p[degenerate] = np.where(best_gain[degenerate] > 0, 0.0, 1.0)
-    return _Best(best_index, best_gain, mean_global, best_p, n_available, counts, nonzero)
+    index = pd.Index(entities, name=ENTITY_COLUMN)
+    return FoldTests.of(evidence_rows(evidence, index), evidence.objective, evidence.lags)
 
 
 class _Rejection:
@@ -349,7 +150,7 @@ class _Screen:
 
 
 def _screen(
-    best: _Best, n_train_rows: IntArray, min_train_rows: int, settings: SelectionSettings
+    best: Best, n_train_rows: IntArray, min_train_rows: int, settings: SelectionSettings
 ) -> _Screen:
     too_few_train = n_train_rows < min_train_rows
     too_few_val = ~too_few_train & (best.counts < settings.min_validation_rows)
@@ -368,7 +169,7 @@ def _screen(
 
 
 def _choose(
-    best: _Best,
+    best: Best,
     n_train_rows: IntArray,
     min_train_rows: int,
     settings: SelectionSettings,
@@ -384,8 +185,8 @@ def _choose(
 
 
 def _decisions(
-    rows: _Rows,
-    best: _Best,
+    rows: EvidenceRows,
+    best: Best,
     choice: _Choice,
     candidates: Sequence[Candidate],
     entities: pd.Index,
@@ -426,6 +227,7 @@ def select_per_entity(
     lags: int | None = None,
     level: float | None = None,
     weight: pd.Series | None = None,
+    tests: FoldTests | None = None,
 ) -> pd.DataFrame:
     """Decide, per entity, between the global model and its best local candidate.
 
@@ -444,6 +246,8 @@ def select_per_entity(
         level: Test level; ``None`` uses ``settings.significance``. 0 keeps everyone global.
         weight: Per entity blend weight of its final model; ``None`` uses the mean of the
             chosen candidate's validation weights.
+        tests: :func:`fold_tests` of these rows, shared with the guard; ``None``: reduced
+            here.
 
     Returns:
         One decision record per entity of ``n_train`` with columns
@@ -465,8 +269,9 @@ def select_per_entity(
         lags,
         settings.variance_prior_rows,
     )
-    rows = _rows(evidence, entities)
-    best = _best_candidates(rows, np.ones(len(rows.codes), dtype=bool), objective, lags)
+    tests = tests if tests is not None else fold_tests(evidence, entities)
+    rows = tests.rows
+    (best,) = tests.best([np.ones(len(tests.folds), dtype=bool)])
     n_train_rows = n_train.to_numpy(dtype=np.int64)
     level = settings.significance if level is None else level
     choice = _choose(best, n_train_rows, min_train_rows, settings, level)
