@@ -35,10 +35,11 @@ def test_entity_positions_are_get_indexers_for_codes_subsets_and_text() -> None:
     rng = np.random.default_rng(2)
     everyone = pd.Index(np.arange(40))
     subset = pd.Index(np.sort(rng.choice(60, size=25, replace=False)))
+    sparse = pd.Index([3, 40, 10**9])  # a span far longer than the ids: binary search
     text = pd.Index([f"e{i}" for i in range(30)])
     ids = rng.integers(-3, 70, size=200)
     named = np.array([f"e{i}" for i in ids])
-    for entities, rows in ((everyone, ids), (subset, ids), (text, named)):
+    for entities, rows in ((everyone, ids), (subset, ids), (sparse, ids), (text, named)):
         expected = entities.get_indexer(pd.Index(rows))
         np.testing.assert_array_equal(entity_positions(rows, entities), expected)
     assert entity_positions(ids, pd.Index([], dtype=np.int64)).tolist() == [-1] * len(ids)

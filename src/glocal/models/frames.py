@@ -169,22 +169,31 @@ def entity_positions(entity_ids: npt.ArrayLike, entities: pd.Index) -> npt.NDArr
 
     Integer codes in increasing order (those of :func:`coded_entities`, or a subset of
     them) need no hash table: in a run ``k..k+n-1`` (a chunk of entities), a code's
-    position is ``code - k``; any other increasing sequence is found by binary search.
+    position is ``code - k``; a sequence with gaps is looked up in a table over its span,
+    or, where the span is much longer than the ids, found by binary search.
 
     Examples:
         >>> entity_positions(np.array([4, 0, 9, 4]), pd.Index([0, 4, 7])).tolist()
         [1, 0, -1, 1]
         >>> entity_positions(np.array([7, 5, 9, 4]), pd.Index([5, 6, 7])).tolist()
         [2, 0, -1, -1]
+        >>> entity_positions(np.array([9, 0, 10**9]), pd.Index([0, 9, 10**12])).tolist()
+        [1, 0, -1]
 
     """
     ids = np.asarray(entity_ids)
     keys = entities.to_numpy()
     n = len(keys)
     if ids.dtype.kind in "iu" and keys.dtype.kind in "iu" and n and np.all(keys[1:] > keys[:-1]):
-        if keys[n - 1] - keys[0] == n - 1:  # a run k..k+n-1: a code minus k is its position
-            codes = ids.astype(np.int64) - int(keys[0])
-            return np.where((codes >= 0) & (codes < n), codes, -1)
+        first, span = int(keys[0]), int(keys[n - 1] - keys[0]) + 1
+        codes = ids.astype(np.int64) - first
+        inside = (codes >= 0) & (codes < span)
+        if span == n:  # a run k..k+n-1: a code minus k is its position
+            return np.where(inside, codes, -1)
+        if span <= 4 * max(n, len(ids)):  # a few gaps: a table over the span, no search
+            table = np.full(span, -1, dtype=np.int64)
+            table[keys.astype(np.int64) - first] = np.arange(n)
+            return np.where(inside, table[np.where(inside, codes, 0)], -1)
         at = np.minimum(np.searchsorted(keys, ids), n - 1)
         return np.where(keys[at] == ids, at, -1).astype(np.int64)
     return np.asarray(entities.get_indexer(pd.Index(ids)), dtype=np.int64)
