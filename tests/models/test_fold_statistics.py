@@ -147,3 +147,22 @@ def test_fold_sets_are_computed_once() -> None:
     assert tests.best([every, every])[1] is first
     with pytest.raises(ValueError):
         tests.best([np.ones(len(tests.folds) + 1, dtype=bool)])
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_blocks_of_rows_on_threads_give_exactly_one_pass(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glocal.models import fold_statistics
+
+    evidence = _random_evidence(4, 2, "mse")  # 3 folds, 64 rows
+    entities = pd.Index(sorted(set(np.asarray(evidence.entity_ids).tolist())), name="entity_id")
+    rows = evidence_rows(evidence, entities)
+    every = np.ones(len(np.unique(rows.fold)), dtype=bool)
+    (whole,) = FoldTests.of(rows, "mse", 2, workers=1).best([every])
+    monkeypatch.setattr(fold_statistics, "_BLOCK_ROWS", 7)  # a block is a few cells
+    blocked_tests = FoldTests.of(rows, "mse", 2, workers=workers)
+    assert len(blocked_tests.blocks) > 3
+    (blocked,) = blocked_tests.best([every])
+    for name in ("index", "gain", "p_value", "held", "counts"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name))

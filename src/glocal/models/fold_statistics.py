@@ -23,7 +23,9 @@ mean and a variance of exactly 0.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +34,7 @@ from scipy import stats
 
 from glocal.config.models import Objective
 from glocal.models.evidence_rows import EvidenceRows
+from glocal.models.frames import entity_chunks
 from glocal.models.losses import row_loss
 
 __all__ = ["Best", "FoldTests"]
@@ -39,6 +42,9 @@ __all__ = ["Best", "FoldTests"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+_BLOCK_ROWS = 1 << 20
+"""Rows per block when a candidate's rows are reduced (bounds the temporaries)."""
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,18 @@ class FoldTests:
     nonzero: FloatArray
     loss_global: FloatArray
     pairs: list[FloatArray]  # per lag: pairs of rows lag apart in one cell
-    same: list[BoolArray]  # per lag: whether row t and row t - lag share a cell
+    blocks: list[slice]  # runs of rows that never split a cell
+    workers: int  # threads over the blocks
     _known: dict[tuple[bool, ...], Best] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rows: EvidenceRows, objective: Objective, lags: int) -> FoldTests:
-        """Reduce what every candidate shares (rows, targets, global losses) per cell."""
+    def of(
+        cls, rows: EvidenceRows, objective: Objective, lags: int, workers: int = -1
+    ) -> FoldTests:
+        """Reduce what every candidate shares (rows, targets, global losses) per cell.
+
+        ``workers``: threads that reduce blocks of rows side by side (-1: every core).
+        """
         folds, position = np.unique(rows.fold, return_inverse=True)
         n_folds = max(1, len(folds))
         cell = position.astype(np.int64) * rows.n_entities + rows.codes
@@ -135,11 +147,7 @@ class FoldTests:
             return np.bincount(at, values, size).astype(np.float64).reshape(shape)
 
         global_loss = row_loss(rows.target, rows.global_prediction, objective)
-        same, pairs = [], []
-        for lag in range(1, lags + 1):
-            pair = cell[lag:] == cell[:-lag]
-            same.append(pair)
-            pairs.append(per_cell(pair, cell[lag:]))
+        pairs = [per_cell(cell[lag:] == cell[:-lag], cell[lag:]) for lag in range(1, lags + 1)]
         return cls(
             rows=rows,
             objective=objective,
@@ -150,47 +158,79 @@ class FoldTests:
             nonzero=per_cell(rows.target != 0),
             loss_global=per_cell(global_loss),
             pairs=pairs,
-            same=same,
+            # rows pooled fold by fold, entities in order (collect_evidence's): blocks of
+            # whole cells reduce side by side; rows in any other order are one block
+            blocks=entity_chunks(cell, _BLOCK_ROWS),
+            workers=workers,
         )
 
-    def _candidate_cells(self, index: int) -> _CandidateCells:
-        """Reduce one candidate's rows to its sums per cell."""
-        rows, cell = self.rows, self.cell
+    def _candidate_cells(self, index: int, pool: ThreadPoolExecutor | None) -> _CandidateCells:
+        """Reduce one candidate's rows to its sums per cell, block by block of rows."""
         size, shape = self.count.size, self.count.shape
+        names = ["sum_d", "mean", "squares", "floor", "missing", "held"]
+        sums = {name: np.zeros(size) for name in names}
+        cross = [(np.zeros(size), np.zeros(size)) for _ in range(self.lags)]
 
-        def per_cell(values: FloatArray | BoolArray, at: IntArray = cell) -> FloatArray:
-            return np.asarray(np.bincount(at, values, size), dtype=np.float64).reshape(shape)
+        def reduce(block: slice) -> None:
+            self._block_cells(index, block, sums, cross)
 
-        prediction = rows.predictions[index]
+        blocks = self.blocks
+        if pool is None or len(blocks) == 1:
+            for block in blocks:
+                reduce(block)
+        else:  # blocks hold disjoint runs of cells: each thread writes its own
+            list(pool.map(reduce, blocks))
+        return _CandidateCells(
+            **{name: values.reshape(shape) for name, values in sums.items()},
+            cross=[(product.reshape(shape), pair.reshape(shape)) for product, pair in cross],
+        )
+
+    def _block_cells(
+        self,
+        index: int,
+        block: slice,
+        sums: dict[str, FloatArray],
+        cross: list[tuple[FloatArray, FloatArray]],
+    ) -> None:
+        """Write the sums of the cells of one block of rows (cells never span blocks)."""
+        rows = self.rows
+        cell = self.cell[block]
+        low = int(cell.min()) if len(cell) else 0
+        high = int(cell.max()) + 1 if len(cell) else 0
+        local = cell - low
+        span, at = high - low, slice(low, high)
+
+        def per_cell(values: FloatArray | BoolArray, where: IntArray = local) -> FloatArray:
+            return np.asarray(np.bincount(where, values, span), dtype=np.float64)
+
+        y, g = rows.target[block], rows.global_prediction[block]
+        prediction = rows.predictions[index][block]
         missing = np.isnan(prediction)
         c = np.where(missing, 0.0, prediction)
-        global_loss = row_loss(rows.target, rows.global_prediction, self.objective)
-        d = np.subtract(global_loss, row_loss(rows.target, c, self.objective), out=global_loss)
-        sum_d = per_cell(d)
+        d = row_loss(y, g, self.objective)
+        np.subtract(d, row_loss(y, c, self.objective), out=d)
+        sums["sum_d"][at] = per_cell(d)
+        count = self.count.reshape(-1)[at]
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.where(self.count > 0, sum_d / self.count, 0.0)
-        e = d - mean.reshape(-1)[cell]
-        cross = []
-        for lag, same in enumerate(self.same, start=1):
-            product = np.where(same, e[lag:] * e[:-lag], 0.0)
-            pair_sum = np.where(same, e[lag:] + e[:-lag], 0.0)
-            cross.append((per_cell(product, cell[lag:]), per_cell(pair_sum, cell[lag:])))
-        spread = np.subtract(c, rows.global_prediction)
+            mean = np.where(count > 0, sums["sum_d"][at] / count, 0.0)
+        sums["mean"][at] = mean
+        e = d - mean[local]
+        for lag, (product, pair_sum) in enumerate(cross, start=1):
+            same = local[lag:] == local[:-lag]
+            later = local[lag:]
+            product[at] = per_cell(np.where(same, e[lag:] * e[:-lag], 0.0), later)
+            pair_sum[at] = per_cell(np.where(same, e[lag:] + e[:-lag], 0.0), later)
+        sums["squares"][at] = per_cell(e * e)
+        spread = np.subtract(c, g, out=c)
         np.multiply(spread, spread, out=spread)
-        variance_y = rows.variances[index]
+        variance_y = rows.variances[index][block]
         if self.objective == "mae":
             per_row = spread * variance_y / (variance_y + spread / 4.0 + 1e-300)
         else:
             per_row = np.multiply(np.multiply(spread, 4.0, out=spread), variance_y, out=spread)
-        return _CandidateCells(
-            sum_d=sum_d,
-            mean=mean,
-            squares=per_cell(e * e),
-            cross=cross,
-            floor=per_cell(per_row),
-            missing=per_cell(missing),
-            held=per_cell(np.where(missing, 0.0, d)),
-        )
+        sums["floor"][at] = per_cell(per_row)
+        sums["missing"][at] = per_cell(missing)
+        sums["held"][at] = per_cell(np.where(missing, 0.0, d))
 
     def best(self, fold_sets: Sequence[BoolArray]) -> list[Best]:
         """Return each entity's best candidate and its test on each set of folds.
@@ -212,11 +252,13 @@ class FoldTests:
         running = [_Running(n_entities, n_folds) for _ in keys]
         # overlapping target windows: L + 1 consecutive rows carry about one window's news
         n_eff = [n / (self.lags + 1.0) + 1.0 for n in counts]
-        for index in range(len(self.rows.predictions)):
-            cells = self._candidate_cells(index)
-            for w, n, effective, best in zip(weights, counts, n_eff, running, strict=True):
-                self._update(best, index, cells, w, n, effective)
-            del cells
+        threads = (os.cpu_count() or 1) if self.workers == -1 else max(1, self.workers)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for index in range(len(self.rows.predictions)):
+                cells = self._candidate_cells(index, pool if threads > 1 else None)
+                for w, n, effective, best in zip(weights, counts, n_eff, running, strict=True):
+                    self._update(best, index, cells, w, n, effective)
+                del cells
         results = []
         for w, n, best in zip(weights, counts, running, strict=True):
             tested = best.index >= 0
