@@ -98,7 +98,7 @@ def _eligible_entities(
 
 @dataclass(frozen=True)
 class _FoldEvidence:
-    """One fold's validation rows with every candidate's out-of-time prediction.
+    """One chunk's validation rows of a fold with every candidate's out-of-time prediction.
 
     ``moments``: per candidate, the in-sample residual moments of the eligible entities,
     from which the variance floors are shrunk over the whole population.
@@ -111,25 +111,6 @@ class _FoldEvidence:
     predictions: dict[CandidateKind, FloatArray]
     weight: FloatArray
     moments: list[ResidualMoments]
-
-    @classmethod
-    def concat(cls, parts: list[_FoldEvidence]) -> _FoldEvidence:
-        """Stack the evidence of disjoint chunks of entities, in order."""
-        return cls(
-            fold=parts[0].fold,
-            entity_ids=np.concatenate([p.entity_ids for p in parts]),
-            target=np.concatenate([p.target for p in parts]),
-            global_prediction=np.concatenate([p.global_prediction for p in parts]),
-            predictions={
-                kind: np.concatenate([p.predictions[kind] for p in parts])
-                for kind in parts[0].predictions
-            },
-            weight=np.concatenate([p.weight for p in parts]),
-            moments=[
-                ResidualMoments.concat([p.moments[i] for p in parts])
-                for i in range(len(parts[0].moments))
-            ],
-        )
 
 
 @dataclass(frozen=True)
@@ -213,8 +194,15 @@ def _fold_evidence(
     fold_global: tuple[FloatArray, FloatArray],
     chunks: list[slice],
     setup: _FoldSetup,
-) -> _FoldEvidence:
-    """Fit every candidate on the fold's training rows, chunk by chunk of entities."""
+    pooled: _PooledRows,
+    position: int,
+) -> tuple[npt.NDArray[Any], list[ResidualMoments]]:
+    """Fit every candidate on the fold's training rows, chunk by chunk of entities.
+
+    Each chunk writes its validation rows straight into ``pooled`` (the fold's are the
+    ``position``-th run there); returned are the fold's validation entity ids and, per
+    candidate, the moments of the variance floors.
+    """
     cutoffs = history[TIME_COLUMN]
     train_mask, validation_mask = fold.train_mask(cutoffs), fold.validation_mask(cutoffs)
     if "intermittent" in setup.settings.candidates:
@@ -228,8 +216,9 @@ def _fold_evidence(
     train_before = np.concatenate([[0], np.cumsum(train_mask)])
     validation_before = np.concatenate([[0], np.cumsum(validation_mask)])
     g_train, g_val = fold_global
+    first_row = pooled.fold_start(position)
 
-    def chunk_evidence(rows: slice) -> _FoldEvidence:
+    def chunk_evidence(rows: slice) -> tuple[npt.NDArray[Any], list[ResidualMoments]]:
         start, stop = rows.start, rows.stop
         part_global = (
             g_train[train_before[start] : train_before[stop]],
@@ -237,16 +226,28 @@ def _fold_evidence(
         )
         masks = (train_mask[rows], validation_mask[rows])
         chunk = history.iloc[rows]
-        return _chunk_evidence(chunk, target[rows], masks, part_global, fold.index, setup)
+        part = _chunk_evidence(chunk, target[rows], masks, part_global, fold.index, setup)
+        # the chunk's validation rows are a run of the fold's: no copy of the fold is made
+        at = slice(
+            first_row + int(validation_before[start]), first_row + int(validation_before[stop])
+        )
+        pooled.write(at, part)
+        return part.entity_ids, part.moments
 
     if workers <= 1:
-        return _FoldEvidence.concat([chunk_evidence(rows) for rows in chunks])
-    # chunks run side by side (numpy releases the GIL in the fits, bincounts and sorts);
-    # each is independent, and the parts come back in chunk order: the same evidence
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        evidence = _FoldEvidence.concat(list(pool.map(chunk_evidence, chunks)))
-    release_free_memory()  # what the threads' heaps kept would add to the next step's peak
-    return evidence
+        parts = [chunk_evidence(rows) for rows in chunks]
+    else:
+        # chunks run side by side (numpy releases the GIL in the fits, bincounts and
+        # sorts); each writes its own rows, and the parts come back in chunk order
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(chunk_evidence, chunks))
+        release_free_memory()  # what the threads' heaps kept would add to the next peak
+    entity_ids = np.concatenate([ids for ids, _ in parts])
+    moments = [
+        ResidualMoments.concat([candidate[i] for _, candidate in parts])
+        for i in range(len(parts[0][1]))
+    ]
+    return entity_ids, moments
 
 
 def _per_row(per_entity: pd.Series, entity_ids: npt.NDArray[Any]) -> FloatArray:
@@ -259,35 +260,45 @@ def _per_row(per_entity: pd.Series, entity_ids: npt.NDArray[Any]) -> FloatArray:
 
 
 class _PooledRows:
-    """The validation rows of every fold, filled in place fold by fold (no second copy)."""
+    """The validation rows of every fold, written in place chunk by chunk (no copies)."""
 
-    def __init__(self, sizes: list[int]) -> None:
+    def __init__(self, sizes: list[int], kinds: list[CandidateKind], n_candidates: int) -> None:
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         total = int(self.offsets[-1])
         self.entity_ids: list[npt.NDArray[Any]] = []
         self.target, self.global_prediction = np.empty(total), np.empty(total)
         self.weight = np.empty(total)
         self.fold = np.empty(total, dtype=np.int64)
-        self.predictions: dict[CandidateKind, FloatArray] = {}
-        self.floors: list[FloatArray] = []
+        self.predictions = {kind: np.empty(total) for kind in kinds}
+        self.floors = [np.empty(total) for _ in range(n_candidates)]
 
-    def add(self, part: _FoldEvidence, prior_rows: float) -> None:
-        """Write the next fold's rows, with each candidate's variance floor."""
-        index = len(self.entity_ids)
-        rows = slice(int(self.offsets[index]), int(self.offsets[index + 1]))
-        total = int(self.offsets[-1])
-        self.entity_ids.append(part.entity_ids)
+    def fold_start(self, position: int) -> int:
+        """Return the first row of the ``position``-th fold."""
+        return int(self.offsets[position])
+
+    def write(self, rows: slice, part: _FoldEvidence) -> None:
+        """Write one chunk's validation rows (threads write disjoint runs: no lock)."""
         self.target[rows], self.global_prediction[rows] = part.target, part.global_prediction
         self.weight[rows], self.fold[rows] = part.weight, part.fold
         for kind, prediction in part.predictions.items():
-            self.predictions.setdefault(kind, np.empty(total))[rows] = prediction
-        for i, moments in enumerate(part.moments):
-            if i == len(self.floors):
-                self.floors.append(np.empty(total))
+            self.predictions[kind][rows] = prediction
+
+    def add_floors(
+        self,
+        position: int,
+        entity_ids: npt.NDArray[Any],
+        moments: list[ResidualMoments],
+        prior_rows: float,
+    ) -> None:
+        """Write the next fold's entity ids and each candidate's variance floor, per row."""
+        rows = slice(int(self.offsets[position]), int(self.offsets[position + 1]))
+        self.entity_ids.append(entity_ids)
+        for floor, candidate_moments in zip(self.floors, moments, strict=True):
             # no floor (NaN) only where it cannot matter: an entity that may not leave
             # global, or a candidate without a model there (its prediction is NaN too);
             # 0 says so and spares the selection a fallback floor
-            self.floors[i][rows] = _per_row(shrink_variances(moments, prior_rows), part.entity_ids)
+            shrunk = shrink_variances(candidate_moments, prior_rows)
+            floor[rows] = _per_row(shrunk, entity_ids)
 
 
 def collect_evidence(
@@ -336,11 +347,15 @@ def collect_evidence(
     chunks = entity_chunks(history[ENTITY_COLUMN].to_numpy(), chunk_rows)
     setup = _FoldSetup(settings, local_features, objective, fitter, eligible, prior=None)
     cutoffs = history[TIME_COLUMN]
-    pooled = _PooledRows([int(fold.validation_mask(cutoffs).sum()) for fold in folds])
-    for fold in folds:  # each fold's rows are written into place, then its part is freed
-        part = _fold_evidence(history, target, fold, fold_global[fold.index], chunks, setup)
-        pooled.add(part, selection.variance_prior_rows)
-        del part
+    sizes = [int(fold.validation_mask(cutoffs).sum()) for fold in folds]
+    n_candidates = len(settings.candidates) * (2 if settings.blend else 1)
+    pooled = _PooledRows(sizes, list(settings.candidates), n_candidates)
+    for position, fold in enumerate(folds):  # each chunk writes its rows into place
+        ids, moments = _fold_evidence(
+            history, target, fold, fold_global[fold.index], chunks, setup, pooled, position
+        )
+        pooled.add_floors(position, ids, moments, selection.variance_prior_rows)
+        del moments
     evidence = Evidence(
         entity_ids=np.concatenate(pooled.entity_ids),
         target=pooled.target,
