@@ -250,9 +250,16 @@ def _fold_evidence(
     return entity_ids, moments
 
 
-def _per_row(per_entity: pd.Series, entity_ids: npt.NDArray[Any]) -> FloatArray:
-    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing."""
-    at = entity_positions(entity_ids, per_entity.index)
+def _per_row(
+    per_entity: pd.Series,
+    entity_ids: npt.NDArray[Any],
+    at: npt.NDArray[np.int64] | None = None,
+) -> FloatArray:
+    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing.
+
+    ``at``: the ids' positions in ``per_entity``'s index, when the caller has them.
+    """
+    at = entity_positions(entity_ids, per_entity.index) if at is None else at
     if not len(per_entity):
         return np.zeros(len(at))
     found = np.where(at >= 0, per_entity.to_numpy(np.float64)[at], np.nan)
@@ -293,12 +300,21 @@ class _PooledRows:
         """Write the next fold's entity ids and each candidate's variance floor, per row."""
         rows = slice(int(self.offsets[position]), int(self.offsets[position + 1]))
         self.entity_ids.append(entity_ids)
-        for floor, candidate_moments in zip(self.floors, moments, strict=True):
+        # every candidate's moments are of the same entities: find their rows once
+        known = moments[0].entity_ids if moments else None
+        at = None if known is None else entity_positions(entity_ids, pd.Index(known))
+
+        def write(floor: FloatArray, candidate_moments: ResidualMoments) -> None:
             # no floor (NaN) only where it cannot matter: an entity that may not leave
             # global, or a candidate without a model there (its prediction is NaN too);
             # 0 says so and spares the selection a fallback floor
             shrunk = shrink_variances(candidate_moments, prior_rows)
-            floor[rows] = _per_row(shrunk, entity_ids)
+            shared = known is not None and np.array_equal(candidate_moments.entity_ids, known)
+            floor[rows] = _per_row(shrunk, entity_ids, at if shared else None)
+
+        # the population's shrinkage, candidate by candidate (sorts release the interpreter)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(write, self.floors, moments))
 
 
 def collect_evidence(

@@ -87,6 +87,29 @@ class _CandidateCells:
     held: FloatArray
 
 
+def _fold_positions(fold: IntArray) -> tuple[IntArray, IntArray]:
+    """Return the fold labels in order and each row's position among them.
+
+    ``np.unique(fold, return_inverse=True)``, without sorting every row: a handful of
+    small labels is counted instead.
+
+    Examples:
+        >>> labels, position = _fold_positions(np.array([3, 3, 10, 0, 10]))
+        >>> labels.tolist(), position.tolist()
+        ([0, 3, 10], [1, 1, 2, 0, 2])
+
+    """
+    if not len(fold):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    low, high = int(fold.min()), int(fold.max())
+    if high - low >= 1 << 16:  # sparse labels: sort
+        labels, position = np.unique(fold, return_inverse=True)
+        return labels.astype(np.int64), position.astype(np.int64)
+    present = np.bincount(fold - low) > 0
+    lookup = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present).astype(np.int64) + low, lookup[fold - low]
+
+
 def _over(values: FloatArray, used: IntArray) -> FloatArray:
     """Return the sum of ``values``' rows (folds) ``used``, per entity."""
     total = values[used[0]].copy() if len(used) else np.zeros(values.shape[1])
@@ -137,9 +160,9 @@ class FoldTests:
 
         ``workers``: threads that reduce blocks of rows side by side (-1: every core).
         """
-        folds, position = np.unique(rows.fold, return_inverse=True)
+        folds, position = _fold_positions(rows.fold)
         n_folds = max(1, len(folds))
-        cell = position.astype(np.int64) * rows.n_entities + rows.codes
+        cell = position * rows.n_entities + rows.codes
         size = rows.n_entities * n_folds
         shape = (n_folds, rows.n_entities)
 

@@ -102,7 +102,7 @@ def shrink_variances(moments: ResidualMoments, prior_rows: float, bins: int = 20
     prior = np.zeros(n_bins)
     # each bin's positive variances of entities with 2 rows or more, in one sort by bin
     counted = (n > 1) & (variance > 0)
-    counted_bins = bin_of[counted]
+    counted_bins = bin_of[counted].astype(np.int16)  # <= 20 bins: a radix sort
     order = np.argsort(counted_bins, kind="stable")
     members = variance[counted][order]
     bounds = np.searchsorted(counted_bins[order], np.arange(n_bins + 1))
