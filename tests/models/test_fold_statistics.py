@@ -164,5 +164,10 @@ def test_blocks_of_rows_on_threads_give_exactly_one_pass(
     blocked_tests = FoldTests.of(rows, "mse", 2, workers=workers)
     assert len(blocked_tests.blocks) > 3
     (blocked,) = blocked_tests.best([every])
-    for name in ("index", "gain", "p_value", "held", "counts"):
+    for name in ("index", "gain", "p_value", "counts"):
         np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name))
+    assert blocked.held.keys() == whole.held.keys() == set()  # every fold is in the set
+    left_out = np.arange(len(every)) != 1
+    (blocked,) = blocked_tests.best([left_out])
+    (whole,) = FoldTests.of(rows, "mse", 2, workers=1).best([left_out])
+    np.testing.assert_array_equal(blocked.held[1], whole.held[1])

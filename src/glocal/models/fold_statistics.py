@@ -43,7 +43,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-_BLOCK_ROWS = 1 << 20
+_BLOCK_ROWS = 1 << 18
 """Rows per block when a candidate's rows are reduced (bounds the temporaries)."""
 
 
@@ -59,8 +59,9 @@ class Best:
         available: How many candidates predict every row.
         counts: Rows.
         nonzero: Rows with a non-zero target.
-        held: Per (fold, entity), the best candidate's ``sum d`` over the fold's rows
-            where it has a prediction: what switching to it gains on that fold.
+        held: Per fold left out of the set (by position), per entity, the best
+            candidate's ``sum d`` over that fold's rows where it has a prediction: what
+            switching to it gains on a fold it was not chosen on.
 
     """
 
@@ -71,7 +72,7 @@ class Best:
     available: FloatArray
     counts: FloatArray
     nonzero: FloatArray
-    held: FloatArray
+    held: dict[int, FloatArray]
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,14 @@ def _over(values: FloatArray, used: IntArray) -> FloatArray:
 class _Running:
     """The best candidate so far of one set of folds, updated candidate by candidate."""
 
-    def __init__(self, n_entities: int, n_folds: int) -> None:
+    def __init__(self, n_entities: int, left_out: IntArray) -> None:
         self.gain = np.full(n_entities, -np.inf)
         self.statistic = np.zeros(n_entities)
         self.df = np.ones(n_entities)
         self.degenerate = np.zeros(n_entities, dtype=bool)
         self.index = np.full(n_entities, -1, dtype=np.int64)
         self.available = np.zeros(n_entities)
-        self.held = np.zeros((n_folds, n_entities))
+        self.held = {int(fold): np.zeros(n_entities) for fold in left_out}
 
 
 @dataclass
@@ -160,9 +161,10 @@ class FoldTests:
 
         ``workers``: threads that reduce blocks of rows side by side (-1: every core).
         """
-        folds, position = _fold_positions(rows.fold)
+        folds, cell = _fold_positions(rows.fold)
         n_folds = max(1, len(folds))
-        cell = position * rows.n_entities + rows.codes
+        cell *= rows.n_entities  # in place: the position of each row's fold, then its cell
+        cell += rows.codes
         size = rows.n_entities * n_folds
         shape = (n_folds, rows.n_entities)
 
@@ -269,10 +271,10 @@ class FoldTests:
         return [self._known[key] for key in keys]
 
     def _compute(self, keys: list[tuple[bool, ...]]) -> list[Best]:
-        n_folds, n_entities = self.count.shape
+        n_entities = self.count.shape[1]
         weights = [np.flatnonzero(key) for key in keys]  # the folds each set uses
         counts = [_over(self.count, used) for used in weights]
-        running = [_Running(n_entities, n_folds) for _ in keys]
+        running = [_Running(n_entities, np.flatnonzero(~np.asarray(key))) for key in keys]
         # overlapping target windows: L + 1 consecutive rows carry about one window's news
         n_eff = [n / (self.lags + 1.0) + 1.0 for n in counts]
         threads = (os.cpu_count() or 1) if self.workers == -1 else max(1, self.workers)
@@ -345,5 +347,6 @@ class FoldTests:
         np.copyto(best.statistic, statistic, where=better)
         np.copyto(best.df, np.maximum(n_eff - 1.0, 1.0), where=better)
         np.copyto(best.degenerate, ~(standard_error > 0), where=better)
-        np.copyto(best.held, cells.held, where=better[None, :])
+        for fold, held in best.held.items():
+            np.copyto(held, cells.held[fold], where=better)
         best.available += available
