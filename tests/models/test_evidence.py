@@ -13,6 +13,7 @@ import pytest
 from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models.evidence import _per_row, collect_evidence
+from glocal.models.evidence_rows import Blend, as_array
 from glocal.models.folds import rolling_folds
 from glocal.models.frames import coded_entities
 from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
@@ -75,7 +76,7 @@ def test_chunks_of_entities_give_exactly_the_evidence_of_one_pass(
         np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
     assert [c.name for c in chunked.candidates] == [c.name for c in whole.candidates]
     for mine, theirs in zip(chunked.candidates, whole.candidates, strict=True):
-        np.testing.assert_array_equal(mine.prediction, theirs.prediction)
+        np.testing.assert_array_equal(as_array(mine.prediction), as_array(theirs.prediction))
         np.testing.assert_array_equal(mine.variance, theirs.variance)
         if theirs.weight is not None:
             np.testing.assert_array_equal(mine.weight, theirs.weight)
@@ -91,7 +92,7 @@ def test_chunks_on_threads_give_exactly_the_evidence_of_chunks_in_turn(
     np.testing.assert_array_equal(threaded.entity_ids, in_turn.entity_ids)
     for mine, theirs in zip(threaded.candidates, in_turn.candidates, strict=True):
         assert mine.name == theirs.name
-        np.testing.assert_array_equal(mine.prediction, theirs.prediction)
+        np.testing.assert_array_equal(as_array(mine.prediction), as_array(theirs.prediction))
         np.testing.assert_array_equal(mine.variance, theirs.variance)
 
 
@@ -133,4 +134,20 @@ def test_a_fitter_that_partitions_the_entities_gets_them_all_at_once(
     assert max(in_process.entities_per_call) < 20  # chunks of a few entities
     assert min(engine.entities_per_call) > 100  # every entity with training rows, per fold
     for mine, theirs in zip(chunked.candidates, whole.candidates, strict=True):
-        np.testing.assert_array_equal(mine.prediction, theirs.prediction)
+        np.testing.assert_array_equal(as_array(mine.prediction), as_array(theirs.prediction))
+
+
+def test_blends_are_computed_where_read_with_the_numbers_of_the_whole_array(
+    coded_panel: pd.DataFrame,
+) -> None:
+    evidence = _evidence(coded_panel, chunk_rows=None)
+    blends = [c for c in evidence.candidates if c.decision == "blend"]
+    assert blends and all(isinstance(c.prediction, Blend) for c in blends)
+    for candidate in blends:
+        blend = candidate.prediction
+        assert isinstance(blend, Blend)
+        g, w = blend.global_prediction, blend.weight
+        whole = g + w * (blend.base - g)  # what the evidence held before it was lazy
+        np.testing.assert_array_equal(as_array(blend), whole)
+        rows = slice(3, len(whole) // 2)
+        np.testing.assert_array_equal(blend[rows], whole[rows])

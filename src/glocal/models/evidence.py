@@ -26,6 +26,7 @@ from glocal.core.memory import release_free_memory
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet, blend_weight
 from glocal.models.corrections import IntermittentPrior, intermittent_prior
+from glocal.models.evidence_rows import Blend, Prediction, as_array
 from glocal.models.fold_statistics import FoldTests
 from glocal.models.frames import (
     ENTITY_COLUMN,
@@ -55,16 +56,21 @@ def candidates_from_predictions(
     settings: LocalModelSettings,
     global_prediction: FloatArray,
     variances: list[FloatArray] | None = None,
+    lazy: bool = False,
 ) -> list[Candidate]:
     """Return every candidate of the selection: each kind, and its blend if configured.
 
     ``variances`` (one array per returned candidate, in order) are their variance floors.
+    ``lazy``: each blend is a :class:`~glocal.models.evidence_rows.Blend`, computed where
+    it is read (the same numbers), instead of an array.
     """
     candidates: list[Candidate] = []
     for kind, prediction in predictions.items():
         candidates.append(Candidate(kind, "local", prediction))
         if settings.blend:
-            blended = global_prediction + weight * (prediction - global_prediction)
+            blended: Prediction = Blend(prediction, global_prediction, weight)
+            if not lazy:
+                blended = global_prediction + weight * (prediction - global_prediction)
             candidates.append(Candidate(kind + _BLEND, "blend", blended, weight))
     if variances is not None:
         candidates = [
@@ -143,7 +149,8 @@ def _in_sample_moments(
         g_train,
     )
     return [
-        residual_moments(ids, y_train, candidate.prediction, factorized) for candidate in in_sample
+        residual_moments(ids, y_train, as_array(candidate.prediction), factorized)
+        for candidate in in_sample
     ]
 
 
@@ -377,7 +384,12 @@ def collect_evidence(
         target=pooled.target,
         global_prediction=pooled.global_prediction,
         candidates=candidates_from_predictions(
-            pooled.predictions, pooled.weight, settings, pooled.global_prediction, pooled.floors
+            pooled.predictions,
+            pooled.weight,
+            settings,
+            pooled.global_prediction,
+            pooled.floors,
+            lazy=True,
         ),
         fold=pooled.fold,
         objective=objective,
