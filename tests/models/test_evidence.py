@@ -13,7 +13,7 @@ import pytest
 from glocal.config.models import LocalModelSettings, SelectionSettings
 from glocal.data.synthetic import make_synthetic_panel
 from glocal.models.evidence import _per_row, collect_evidence
-from glocal.models.evidence_rows import Blend, as_array
+from glocal.models.evidence_rows import Blend, EntityFloor, as_array
 from glocal.models.folds import rolling_folds
 from glocal.models.frames import coded_entities
 from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks
@@ -77,11 +77,11 @@ def test_chunks_of_entities_give_exactly_the_evidence_of_one_pass(
     assert [c.name for c in chunked.candidates] == [c.name for c in whole.candidates]
     for mine, theirs in zip(chunked.candidates, whole.candidates, strict=True):
         np.testing.assert_array_equal(as_array(mine.prediction), as_array(theirs.prediction))
-        np.testing.assert_array_equal(mine.variance, theirs.variance)
+        np.testing.assert_array_equal(as_array(mine.variance), as_array(theirs.variance))
         if theirs.weight is not None:
             np.testing.assert_array_equal(mine.weight, theirs.weight)
     # the floors exist where an entity had training rows, and the chunks changed no prior
-    assert np.isfinite(np.asarray(whole.candidates[0].variance)).mean() > 0.5
+    assert np.isfinite(as_array(whole.candidates[0].variance)).mean() > 0.5
 
 
 def test_chunks_on_threads_give_exactly_the_evidence_of_chunks_in_turn(
@@ -93,7 +93,7 @@ def test_chunks_on_threads_give_exactly_the_evidence_of_chunks_in_turn(
     for mine, theirs in zip(threaded.candidates, in_turn.candidates, strict=True):
         assert mine.name == theirs.name
         np.testing.assert_array_equal(as_array(mine.prediction), as_array(theirs.prediction))
-        np.testing.assert_array_equal(mine.variance, theirs.variance)
+        np.testing.assert_array_equal(as_array(mine.variance), as_array(theirs.variance))
 
 
 @pytest.mark.parametrize("as_text", [False, True])
@@ -151,3 +151,10 @@ def test_blends_are_computed_where_read_with_the_numbers_of_the_whole_array(
         np.testing.assert_array_equal(as_array(blend), whole)
         rows = slice(3, len(whole) // 2)
         np.testing.assert_array_equal(blend[rows], whole[rows])
+
+
+def test_entity_floors_read_one_value_per_entity_and_fold_with_zero_where_none() -> None:
+    floor = EntityFloor(np.array([0.5, 2.0, 7.0]), np.array([1, 1, -1, 0, 2, 2]))
+    np.testing.assert_array_equal(as_array(floor), [2.0, 2.0, 0.0, 0.5, 7.0, 7.0])
+    np.testing.assert_array_equal(floor[2:5], [0.0, 0.5, 7.0])
+    assert len(floor) == 6

@@ -13,6 +13,7 @@ and what spans the population is computed once over all of them.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,7 +27,7 @@ from glocal.core.memory import release_free_memory
 from glocal.features.split import Fold
 from glocal.models.candidates import CandidateSet, blend_weight
 from glocal.models.corrections import IntermittentPrior, intermittent_prior
-from glocal.models.evidence_rows import Blend, Prediction, as_array
+from glocal.models.evidence_rows import Blend, EntityFloor, Floor, Prediction, as_array
 from glocal.models.fold_statistics import FoldTests
 from glocal.models.frames import (
     ENTITY_COLUMN,
@@ -55,7 +56,7 @@ def candidates_from_predictions(
     weight: FloatArray,
     settings: LocalModelSettings,
     global_prediction: FloatArray,
-    variances: list[FloatArray] | None = None,
+    variances: Sequence[Floor] | None = None,
     lazy: bool = False,
 ) -> list[Candidate]:
     """Return every candidate of the selection: each kind, and its blend if configured.
@@ -284,7 +285,10 @@ class _PooledRows:
         self.weight = np.empty(total)
         self.fold = np.empty(total, dtype=np.int64)
         self.predictions = {kind: np.empty(total) for kind in kinds}
-        self.floors = [np.empty(total) for _ in range(n_candidates)]
+        # the floors: one value per (fold, entity) and candidate, and each row's position
+        self.floor_at = np.empty(total, dtype=np.int64)
+        self.floor_values: list[list[FloatArray]] = [[] for _ in range(n_candidates)]
+        self.floor_cells = 0
 
     def fold_start(self, position: int) -> int:
         """Return the first row of the ``position``-th fold."""
@@ -304,24 +308,37 @@ class _PooledRows:
         moments: list[ResidualMoments],
         prior_rows: float,
     ) -> None:
-        """Write the next fold's entity ids and each candidate's variance floor, per row."""
+        """Write the next fold's entity ids and each candidate's variance floors."""
         rows = slice(int(self.offsets[position]), int(self.offsets[position + 1]))
         self.entity_ids.append(entity_ids)
-        # every candidate's moments are of the same entities: find their rows once
-        known = moments[0].entity_ids if moments else None
-        at = None if known is None else entity_positions(entity_ids, pd.Index(known))
+        # every candidate's moments are of the same entities (each keeps every entity of
+        # the training rows): find the fold's rows among them once
+        known = pd.Index(moments[0].entity_ids if moments else [])
+        at = entity_positions(entity_ids, known)
+        self.floor_at[rows] = np.where(at >= 0, at + self.floor_cells, -1)
 
-        def write(floor: FloatArray, candidate_moments: ResidualMoments) -> None:
+        def floors(candidate_moments: ResidualMoments) -> FloatArray:
             # no floor (NaN) only where it cannot matter: an entity that may not leave
             # global, or a candidate without a model there (its prediction is NaN too);
             # 0 says so and spares the selection a fallback floor
             shrunk = shrink_variances(candidate_moments, prior_rows)
-            shared = known is not None and np.array_equal(candidate_moments.entity_ids, known)
-            floor[rows] = _per_row(shrunk, entity_ids, at if shared else None)
+            if not np.array_equal(candidate_moments.entity_ids, known.to_numpy()):
+                shrunk = shrunk.reindex(known)
+            values = shrunk.to_numpy(np.float64)
+            return np.where(np.isnan(values), 0.0, values)
 
         # the population's shrinkage, candidate by candidate (sorts release the interpreter)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            list(pool.map(write, self.floors, moments))
+            for store, values in zip(self.floor_values, pool.map(floors, moments), strict=True):
+                store.append(values)
+        self.floor_cells += len(known)
+
+    def floors(self) -> list[EntityFloor]:
+        """Return each candidate's variance floor of every row."""
+        return [
+            EntityFloor(np.concatenate(values) if values else np.zeros(0), self.floor_at)
+            for values in self.floor_values
+        ]
 
 
 def collect_evidence(
@@ -388,7 +405,7 @@ def collect_evidence(
             pooled.weight,
             settings,
             pooled.global_prediction,
-            pooled.floors,
+            pooled.floors(),
             lazy=True,
         ),
         fold=pooled.fold,
