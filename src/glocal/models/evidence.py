@@ -69,9 +69,11 @@ def candidates_from_predictions(
     for kind, prediction in predictions.items():
         candidates.append(Candidate(kind, "local", prediction))
         if settings.blend:
-            blended: Prediction = Blend(prediction, global_prediction, weight)
-            if not lazy:
-                blended = global_prediction + weight * (prediction - global_prediction)
+            blended: Prediction = (
+                Blend(prediction, global_prediction, weight)
+                if lazy
+                else global_prediction + weight * (prediction - global_prediction)
+            )
             candidates.append(Candidate(kind + _BLEND, "blend", blended, weight))
     if variances is not None:
         candidates = [
@@ -258,16 +260,9 @@ def _fold_evidence(
     return entity_ids, moments
 
 
-def _per_row(
-    per_entity: pd.Series,
-    entity_ids: npt.NDArray[Any],
-    at: npt.NDArray[np.int64] | None = None,
-) -> FloatArray:
-    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing.
-
-    ``at``: the ids' positions in ``per_entity``'s index, when the caller has them.
-    """
-    at = entity_positions(entity_ids, per_entity.index) if at is None else at
+def _per_row(per_entity: pd.Series, entity_ids: npt.NDArray[Any]) -> FloatArray:
+    """Return ``per_entity.reindex(entity_ids)`` as floats, 0 where it would be missing."""
+    at = entity_positions(entity_ids, per_entity.index)
     if not len(per_entity):
         return np.zeros(len(at))
     found = np.where(at >= 0, per_entity.to_numpy(np.float64)[at], np.nan)

@@ -37,6 +37,7 @@ from glocal.models.ridge_solver import (
     fit_grouped_ridge,
     predict_grouped_ridge,
     predict_grouped_ridges,
+    share_scaling,
 )
 
 __all__ = [
@@ -404,13 +405,8 @@ class LocalModelBank:
 
 def _one_fit(banks: Sequence[LocalModelBank]) -> bool:
     """Whether the banks come from one :func:`fit_local_banks` call (shared scaling)."""
-    first = banks[0]._arrays
-    return all(
-        bank._arrays.means is first.means
-        and bank._arrays.scales is first.scales
-        and bank._arrays.fitted is first.fitted
-        and bank._arrays.clip == first.clip
-        and bank.entity_ids_ is banks[0].entity_ids_
+    return share_scaling([bank._arrays for bank in banks]) and all(
+        bank.entity_ids_ is banks[0].entity_ids_
         and bank.feature_columns_ == banks[0].feature_columns_
         for bank in banks[1:]
     )

@@ -39,7 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RidgeArrays", "fit_grouped_ridge", "predict_grouped_ridge", "predict_grouped_ridges"]
+__all__ = [
+    "RidgeArrays",
+    "fit_grouped_ridge",
+    "predict_grouped_ridge",
+    "predict_grouped_ridges",
+    "share_scaling",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -513,6 +519,18 @@ def predict_grouped_ridge(
     return predict_grouped_ridges(features, codes, [arrays], n_jobs=n_jobs)[0]
 
 
+def share_scaling(states: Sequence[RidgeArrays]) -> bool:
+    """Whether the states are targets of one fit: the same groups' means, scales and clip."""
+    first = states[0]
+    return all(
+        other.means is first.means
+        and other.scales is first.scales
+        and other.fitted is first.fitted
+        and other.clip == first.clip
+        for other in states[1:]
+    )
+
+
 def predict_grouped_ridges(
     features: FloatArray, codes: IntArray, states: Sequence[RidgeArrays], *, n_jobs: int = 1
 ) -> list[FloatArray]:
@@ -524,15 +542,8 @@ def predict_grouped_ridges(
     numbers as :func:`predict_grouped_ridge` per state.
     """
     first = states[0]
-    for other in states[1:]:
-        shared = (
-            other.means is first.means
-            and other.scales is first.scales
-            and other.fitted is first.fitted
-            and other.clip == first.clip
-        )
-        if not shared:
-            raise ValueError("predict_grouped_ridges needs states of one fit (shared scaling).")
+    if not share_scaling(states):
+        raise ValueError("predict_grouped_ridges needs states of one fit (shared scaling).")
     predictions = [np.full(len(codes), np.nan) for _ in states]
     known = codes >= 0
     known[known] = first.fitted[codes[known]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from glocal.config import Settings, Workspace
 from glocal.core.atomic import write_json_atomic
@@ -27,6 +28,10 @@ __all__ = [
 PANEL_MARKER = "pipeline_panel.json"
 
 
+def _marker_path(workspace: Workspace, data_version: str) -> Path:
+    return PanelFiles.of(workspace, data_version).panel.parent / PANEL_MARKER
+
+
 def panel_key(data_version: str, settings: Settings, as_of: dt.date | None = None) -> str:
     """Content key of a panel: its data version, its as-of cut and every feature setting."""
     key: dict[str, object] = {
@@ -40,7 +45,7 @@ def panel_key(data_version: str, settings: Settings, as_of: dt.date | None = Non
 
 def recorded_panel_key(workspace: Workspace, data_version: str) -> str | None:
     """Return the key recorded for the panel of ``data_version``; None if none or unreadable."""
-    path = PanelFiles.of(workspace, data_version).panel.parent / PANEL_MARKER
+    path = _marker_path(workspace, data_version)
     try:
         key = json.loads(path.read_text(encoding="utf-8")).get("panel_key")
     except (OSError, ValueError, AttributeError):
@@ -57,12 +62,12 @@ def mark_panel_built(
     building the same one again. Returns the panel key.
     """
     key = panel_key(data_version, settings, as_of)
-    path = PanelFiles.of(workspace, data_version).panel.parent / PANEL_MARKER
-    write_json_atomic(path, {"panel_key": key, "data_version": data_version})
+    write_json_atomic(
+        _marker_path(workspace, data_version), {"panel_key": key, "data_version": data_version}
+    )
     return key
 
 
 def forget_panel_built(workspace: Workspace, data_version: str) -> None:
     """Remove the record of ``data_version``'s panel, before a new one is written there."""
-    path = PanelFiles.of(workspace, data_version).panel.parent / PANEL_MARKER
-    path.unlink(missing_ok=True)
+    _marker_path(workspace, data_version).unlink(missing_ok=True)
