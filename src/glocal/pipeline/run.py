@@ -35,6 +35,7 @@ from glocal.data import DataVersion
 from glocal.data.versions import CLEAN_FILE
 from glocal.pipeline.engine import bank_fitter, shared_spark_session
 from glocal.pipeline.fingerprints import entity_fingerprints
+from glocal.pipeline.model_imports import ModelImports
 from glocal.pipeline.predict import (
     daily_prediction_path,
     latest_snapshot,
@@ -563,15 +564,21 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
             require_mlflow()  # before training, not after promoting
         if steps.stopped("features"):
             return summary
-        with steps.step("features") as note:
-            ingested = data_result.transactions
-            del data_result  # the transactions go with the panel step's own copy
-            panel_result = panel_step(workspace, settings, version, as_of, ingested)
-            del ingested
-            note["status"] = "ran" if panel_result.ran else "skipped"
-            note["detail"] = panel_result.detail
-            if as_of is not None:
-                note["detail"] += f" (as of {as_of})"
+        imports = ModelImports()
+        if data_result.ran and steps.runs("train"):  # new data: the train step will need them
+            imports.start()
+        try:
+            with steps.step("features") as note:
+                ingested = data_result.transactions
+                del data_result  # the transactions go with the panel step's own copy
+                panel_result = panel_step(workspace, settings, version, as_of, ingested)
+                del ingested
+                note["status"] = "ran" if panel_result.ran else "skipped"
+                note["detail"] = panel_result.detail
+                if as_of is not None:
+                    note["detail"] += f" (as of {as_of})"
+        finally:  # before this thread imports any of them itself
+            imports.wait()
         outcome = _train_and_publish(
             workspace, settings, panel_result, cut, production, steps, options.retrain_global
         )
