@@ -111,3 +111,24 @@ def test_chunks_of_entities_fit_and_predict_exactly_as_one_pass(
     bad = dict(targets, y=np.where(np.arange(len(coded)) == len(coded) - 1, np.nan, 1.0))
     with pytest.raises(ModelError, match="must be finite"):
         fit_local_banks(coded, bad)
+
+
+@pytest.mark.parametrize("chunk_rows", [1 << 20, 37])
+def test_banks_fitted_with_their_in_sample_predictions(
+    panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    from glocal.models import local_bank
+    from glocal.models.frames import coded_entities
+
+    coded, _ = coded_entities(panel)
+    monkeypatch.setattr(local_bank, "FIT_CHUNK_ROWS", chunk_rows)
+    y = coded["target"].to_numpy()
+    targets = {"y": y, "y2": np.sqrt(np.abs(y))}
+    plain = fit_local_banks(coded, targets, min_train_rows=12)
+    banks, in_sample = local_bank.fit_local_banks_in_sample(coded, targets, min_train_rows=12)
+    for name in targets:  # the same banks, and their predictions of the rows they fitted
+        pd.testing.assert_frame_equal(banks[name].to_frame(), plain[name].to_frame())
+        expected = plain[name].predict(coded)
+        assert np.isnan(expected).any()  # some entities have too few rows for a model
+        np.testing.assert_array_equal(np.isnan(in_sample[name]), np.isnan(expected))
+        np.testing.assert_allclose(in_sample[name], expected, rtol=1e-10, atol=1e-10)

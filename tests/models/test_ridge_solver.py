@@ -200,3 +200,47 @@ def test_a_group_fits_alike_in_a_chunk_with_or_without_padding() -> None:
     # the padded rows' zeros change BLAS's order of summation in the Gram matrix, no more
     np.testing.assert_allclose(padded.coef[:30], alone.coef, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(padded.intercept[:30], alone.intercept, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("alphas", "standardize", "clip"),
+    [
+        ([0.1, 1.0, 10.0], True, 3.0),  # the default: GCV over penalties, clipping
+        ([1.0], True, None),
+        ([0.01, 1.0], False, None),
+        ([0.0], False, None),  # minimum-norm least squares
+    ],
+)
+def test_the_fit_predicts_its_own_rows_as_predict_does(
+    alphas: list[float], standardize: bool, clip: float | None
+) -> None:
+    x, y, codes = _data(groups=60, features=5, seed=3)
+    rng = np.random.default_rng(4)
+    x[rng.random(x.shape) < 0.05] = np.nan  # missing values take the masked path
+    keep = (codes != 7) | (np.arange(len(codes)) % 3 == 0)  # group 7: too few rows
+    x, y, codes = x[keep], np.column_stack([y, -2.0 * y])[keep], codes[keep]
+    in_sample = np.full(y.shape, np.nan)
+    states = fit_grouped_ridge(
+        x,
+        y,
+        codes,
+        61,  # group 60 has no rows
+        alphas=alphas,
+        standardize=standardize,
+        clip=clip,
+        min_rows=8,
+        chunk_elements=400,  # several chunks
+        n_jobs=2,
+        in_sample_out=in_sample,
+    )
+    for k, state in enumerate(states):
+        expected = predict_grouped_ridge(x, codes, state)
+        assert np.isnan(expected[codes == 7]).all()
+        np.testing.assert_array_equal(np.isnan(in_sample[:, k]), np.isnan(expected))
+        np.testing.assert_allclose(in_sample[:, k], expected, rtol=1e-10, atol=1e-10)
+
+
+def test_an_in_sample_array_of_the_wrong_shape_is_refused() -> None:
+    x, y, codes = _data()
+    with pytest.raises(ValueError, match="in_sample_out has shape"):
+        fit_grouped_ridge(x, y, codes, 20, in_sample_out=np.empty((len(y), 2)))

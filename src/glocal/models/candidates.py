@@ -14,6 +14,7 @@ with the global model row by row.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,13 @@ from glocal.config.models import CandidateKind, LocalModelSettings, Objective
 from glocal.core.errors import ModelError
 from glocal.models.corrections import CorrectionKind, IntermittentPrior, ShrunkCorrection
 from glocal.models.frames import ENTITY_COLUMN
-from glocal.models.local_bank import BankFitter, LocalModelBank, fit_local_banks, predict_banks
+from glocal.models.local_bank import (
+    BankFitter,
+    LocalModelBank,
+    fit_local_banks,
+    fit_local_banks_in_sample,
+    predict_banks,
+)
 
 __all__ = ["CORRECTION_KINDS", "CandidateSet", "blend_weight"]
 
@@ -46,6 +53,8 @@ class CandidateSet:
     Attributes:
         banks_: Ridge banks by kind (``direct`` is always fitted).
         corrections_: Shrunk values by kind (``level``, ``scale``, ``intermittent``).
+        in_sample_: The ridge candidates' predictions of the training rows, by kind,
+            when ``fit(..., keep_in_sample=True)`` ran the in-process fitter; else None.
 
     """
 
@@ -67,26 +76,36 @@ class CandidateSet:
         target: FloatArray,
         global_prediction: FloatArray,
         prior: IntermittentPrior | None = None,
+        *,
+        keep_in_sample: bool = False,
     ) -> CandidateSet:
         """Fit every candidate on ``frame``'s rows.
 
         ``prior``: the ``intermittent`` candidate's population prior (see
         :class:`~glocal.models.corrections.IntermittentPrior`); ``None``: from these rows.
+        ``keep_in_sample``: keep the ridge banks' predictions of these rows, which the
+        in-process fitter computes as it fits (:meth:`predict_fitted_rows` reads them).
         """
         settings = self.settings
         targets = {"direct": target}
         if "residual" in settings.candidates:
             targets["residual"] = target - global_prediction
-        self.banks_: dict[str, LocalModelBank] = self.fitter(
-            frame,
-            targets,
-            feature_columns=list(self.feature_columns),
-            alphas=settings.alphas,
-            standardize=settings.standardize,
-            min_train_rows=settings.min_train_rows,
-            n_jobs=settings.n_jobs,
-            clip=settings.clip,
-        )
+        options: dict[str, Any] = {
+            "feature_columns": list(self.feature_columns),
+            "alphas": settings.alphas,
+            "standardize": settings.standardize,
+            "min_train_rows": settings.min_train_rows,
+            "n_jobs": settings.n_jobs,
+            "clip": settings.clip,
+        }
+        self.in_sample_: dict[str, FloatArray] | None = None
+        if keep_in_sample and self.fitter is fit_local_banks:
+            self.banks_, in_sample = fit_local_banks_in_sample(frame, targets, **options)
+            if "residual" in in_sample:
+                in_sample["residual"] = global_prediction + in_sample["residual"]
+            self.in_sample_ = in_sample
+        else:
+            self.banks_ = self.fitter(frame, targets, **options)
         self.corrections_: dict[str, ShrunkCorrection] = {}
         for kind in CORRECTION_KINDS:
             if kind in settings.candidates:
@@ -116,6 +135,7 @@ class CandidateSet:
         candidate_set = cls(settings, feature_columns, objective)
         candidate_set.banks_ = dict(banks)
         candidate_set.corrections_ = dict(corrections)
+        candidate_set.in_sample_ = None
         return candidate_set
 
     def predict(
@@ -145,6 +165,23 @@ class CandidateSet:
                 )
                 predictions[kind] = global_prediction + correction
         return predictions
+
+    def predict_fitted_rows(
+        self, frame: pd.DataFrame, global_prediction: FloatArray, rows: npt.NDArray[np.bool_]
+    ) -> dict[CandidateKind, FloatArray]:
+        """Return :meth:`predict` of the fitted rows selected by ``rows``.
+
+        ``frame`` and ``global_prediction`` are those rows. The ridge banks' predictions
+        are read from the fit (``keep_in_sample``) where it kept them, else computed.
+        """
+        if self.in_sample_ is None:
+            return self.predict(frame, global_prediction)
+        corrections = [kind for kind in self.settings.candidates if kind in CORRECTION_KINDS]
+        predicted = self.predict(frame, global_prediction, corrections)
+        for kind in self.settings.candidates:
+            if kind not in predicted:
+                predicted[kind] = self.in_sample_[kind][rows]
+        return {kind: predicted[kind] for kind in self.settings.candidates}
 
     def relabel(self, ids: pd.Index) -> CandidateSet:
         """Replace integer entity codes by ``ids.take(code)`` (see ``coded_entities``)."""

@@ -140,13 +140,19 @@ def _in_sample_moments(
     y_train: FloatArray,
     g_train: FloatArray,
     settings: LocalModelSettings,
+    eligible: npt.NDArray[np.bool_],
 ) -> list[ResidualMoments]:
-    """Per candidate, the moments of each (eligible) training entity's in-sample residual."""
+    """Per candidate, the moments of each eligible training entity's in-sample residual.
+
+    ``train`` and the arrays are the candidates' training rows; ``eligible`` selects the
+    rows of the entities whose moments are wanted.
+    """
+    train, y_train, g_train = train.loc[eligible], y_train[eligible], g_train[eligible]
     ids = train[ENTITY_COLUMN].to_numpy()
     factorized = factorize_sorted(ids)
     rows = np.bincount(factorized[0]).astype(np.float64)[factorized[0]]  # its entity's rows
     in_sample = candidates_from_predictions(
-        candidates.predict(train, g_train),
+        candidates.predict_fitted_rows(train, g_train, eligible),
         blend_weight(rows, settings.blend_shrinkage_rows),
         settings,
         g_train,
@@ -174,12 +180,10 @@ def _chunk_evidence(
     if len(train):
         candidates = CandidateSet(
             settings, setup.local_features, setup.objective, setup.fitter
-        ).fit(train, target[train_mask], g_train, setup.prior)
+        ).fit(train, target[train_mask], g_train, setup.prior, keep_in_sample=True)
         predictions = candidates.predict(validation, g_val)
         keep = entity_positions(train[ENTITY_COLUMN].to_numpy(), setup.eligible) >= 0
-        moments = _in_sample_moments(
-            candidates, train.loc[keep], target[train_mask][keep], g_train[keep], settings
-        )
+        moments = _in_sample_moments(candidates, train, target[train_mask], g_train, settings, keep)
     else:  # the entities had no rows before this fold: no candidate there
         predictions = {kind: np.full(len(validation), np.nan) for kind in settings.candidates}
         moments = [ResidualMoments.concat([]) for _ in range(n_candidates)]

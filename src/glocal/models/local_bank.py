@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -44,6 +45,7 @@ __all__ = [
     "BankFitter",
     "LocalModelBank",
     "fit_local_banks",
+    "fit_local_banks_in_sample",
     "numeric_feature_columns",
     "partitions_entities",
     "predict_banks",
@@ -139,6 +141,53 @@ def fit_local_banks(
         Name to fitted :class:`LocalModelBank`.
 
     """
+    options = _FitOptions(feature_columns, alphas, standardize, min_train_rows, n_jobs, clip)
+    return _fit_banks(frame, targets, options, in_sample=False)[0]
+
+
+def fit_local_banks_in_sample(
+    frame: pd.DataFrame,
+    targets: Mapping[str, npt.ArrayLike],
+    *,
+    feature_columns: Sequence[str] | None = None,
+    alphas: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
+    standardize: bool = True,
+    min_train_rows: int = 8,
+    n_jobs: int = -1,
+    clip: float | None = 3.0,
+) -> tuple[dict[str, LocalModelBank], dict[str, FloatArray]]:
+    """:func:`fit_local_banks`, plus each bank's prediction of every row it was fitted on.
+
+    The in-sample predictions come from the fit's own standardized rows: the numbers
+    :func:`predict_banks` gives ``frame``, up to rounding, without a second pass over
+    the features. NaN where the row's entity got no model. Same arguments.
+    """
+    options = _FitOptions(feature_columns, alphas, standardize, min_train_rows, n_jobs, clip)
+    banks, in_sample = _fit_banks(frame, targets, options, in_sample=True)
+    assert in_sample is not None
+    return banks, {name: in_sample[:, k] for k, name in enumerate(targets)}
+
+
+@dataclass(frozen=True)
+class _FitOptions:
+    feature_columns: Sequence[str] | None
+    alphas: Sequence[float]
+    standardize: bool
+    min_train_rows: int
+    n_jobs: int
+    clip: float | None
+
+
+def _fit_banks(
+    frame: pd.DataFrame,
+    targets: Mapping[str, npt.ArrayLike],
+    options: _FitOptions,
+    *,
+    in_sample: bool,
+) -> tuple[dict[str, LocalModelBank], FloatArray | None]:
+    feature_columns, alphas = options.feature_columns, options.alphas
+    standardize, min_train_rows = options.standardize, options.min_train_rows
+    n_jobs, clip = options.n_jobs, options.clip
     features = list(feature_columns) if feature_columns is not None else None
     features = features if features is not None else numeric_feature_columns(frame)
     check_columns(frame, features, "training")
@@ -148,6 +197,7 @@ def fit_local_banks(
         lengths = sorted({len(column) for column in columns})
         raise ModelError(f"targets have {lengths} rows, the frame has {len(frame)}.")
     parts = []
+    fitted_rows = np.full((len(frame), len(columns)), np.nan) if in_sample else None
     # a chunk of entities at a time: the feature matrix is never copied whole
     for rows in entity_chunks(codes, FIT_CHUNK_ROWS):
         stacked = np.column_stack([column[rows] for column in columns])
@@ -168,6 +218,7 @@ def fit_local_banks(
                 min_rows=min_train_rows,
                 n_jobs=n_jobs,
                 clip=clip,
+                in_sample_out=None if fitted_rows is None else fitted_rows[rows],
             )
         )
     fits = [RidgeArrays.concat([part[k] for part in parts]) for k in range(len(columns))]
@@ -182,7 +233,7 @@ def fit_local_banks(
             clip=clip,
         )
         banks[name] = bank._set_state(entities, features, arrays)
-    return banks
+    return banks, fitted_rows
 
 
 def _fitted_groups(fits: Sequence[RidgeArrays]) -> list[RidgeArrays]:

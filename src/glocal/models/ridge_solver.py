@@ -121,15 +121,18 @@ def _gather(
     order: IntArray | None,
     starts: IntArray,
     counts: IntArray,
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Gather the rows of some groups into padded arrays (groups x rows x features)."""
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], IntArray]:
+    """Gather the rows of some groups into padded arrays (groups x rows x features).
+
+    Also returned: which padded places hold a row, and the row each place holds.
+    """
     width = int(counts.max())
     position = np.arange(width)
     valid = position[None, :] < counts[:, None]
     index = np.where(valid, starts[:, None] + position[None, :], starts[:, None])
     if order is not None:
         index = order[index]
-    return features[index], targets[index], valid
+    return features[index], targets[index], valid, index
 
 
 def _standardize(
@@ -328,12 +331,14 @@ def _fit_chunk(
     alphas: Sequence[float],
     standardize: bool,
     clip: float,
-) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, ...]]]:
+    in_sample: bool = False,
+) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, ...]], _InSample | None]:
     """Fit the groups of one chunk.
 
-    Returns means, scales and, per target, (coef, intercept, alpha, target min, target max).
+    Returns means, scales, per target (coef, intercept, alpha, target min, target max)
+    and, if ``in_sample``, each of the chunk's rows' in-sample predictions.
     """
-    padded, y, valid = _gather(features, targets, order, starts, counts)
+    padded, y, valid, index = _gather(features, targets, order, starts, counts)
     padded, means, scales, clipped_mean, constant = _standardize(padded, valid, standardize, clip)
     n_rows = counts.astype(np.float64)
     n_groups, n_features = len(counts), padded.shape[2]
@@ -368,7 +373,35 @@ def _fit_chunk(
         lowest = np.where(valid, y[:, :, k], np.inf).min(axis=1)
         highest = np.where(valid, y[:, :, k], -np.inf).max(axis=1)
         results.append((coef, intercept, alpha, lowest, highest))
-    return means, scales, results
+    fitted_rows = _in_sample(padded, valid, index, intercepts, results, clip) if in_sample else None
+    return means, scales, results, fitted_rows
+
+
+_InSample = tuple[IntArray, FloatArray]
+"""Rows of a chunk and their in-sample predictions (rows x targets)."""
+
+
+def _in_sample(
+    padded: FloatArray,
+    valid: npt.NDArray[np.bool_],
+    index: IntArray,
+    means: FloatArray,
+    results: list[tuple[FloatArray, ...]],
+    clip: float,
+) -> _InSample:
+    """Predict a chunk's own rows from the fit's standardized, centered features.
+
+    ``padded`` holds the clipped features centered on their clipped means, and ``means``
+    the groups' target means: the same numbers :func:`predict_grouped_ridges` gives the
+    rows (which folds the centering into the intercept), up to rounding.
+    """
+    columns = []
+    for k, (coef, _, _, lowest, highest) in enumerate(results):
+        fitted = means[:, k, None] + np.einsum("grp,gp->gr", padded, coef)
+        if np.isfinite(clip):
+            np.clip(fitted, lowest[:, None], highest[:, None], out=fitted)
+        columns.append(fitted[valid])
+    return index[valid], np.column_stack(columns)
 
 
 class _GroupResults:
@@ -443,6 +476,7 @@ def fit_grouped_ridge(
     n_jobs: int = 1,
     chunk_elements: int | None = None,
     clip: float | None = None,
+    in_sample_out: FloatArray | None = None,
 ) -> list[RidgeArrays]:
     """Fit one ridge model per group and target in batched passes.
 
@@ -464,6 +498,10 @@ def fit_grouped_ridge(
         clip: Clip standardized features to ``[-clip, clip]`` (fit and prediction), so a
             rare spike of a sparse feature cannot extrapolate; ``None`` disables it.
             Predictions are also clipped to the group's training target range.
+        in_sample_out: If given, an array of shape (rows, targets) in which each row of a
+            group with a model gets its in-sample prediction, computed from the fit's own
+            standardized rows: :func:`predict_grouped_ridges`' numbers for the row, up to
+            rounding, without a second pass over the features. Other rows are untouched.
 
     Returns:
         The per-group model state, one per target column.
@@ -471,6 +509,10 @@ def fit_grouped_ridge(
     """
     targets = targets.reshape(len(targets), -1)
     n_features, n_targets = features.shape[1], targets.shape[1]
+    if in_sample_out is not None and in_sample_out.shape != targets.shape:
+        raise ValueError(
+            f"in_sample_out has shape {in_sample_out.shape}; the targets need {targets.shape}."
+        )
     counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
     order = None if np.all(codes[1:] >= codes[:-1]) else np.argsort(codes, kind="stable")
     starts = np.cumsum(counts) - counts
@@ -493,8 +535,12 @@ def fit_grouped_ridge(
             sorted_alphas,
             standardize,
             limit,
+            in_sample=in_sample_out is not None,
         )
-        results.store(chunk, *fitted_chunk)
+        results.store(chunk, *fitted_chunk[:3])
+        if in_sample_out is not None and fitted_chunk[3] is not None:
+            rows, values = fitted_chunk[3]
+            in_sample_out[rows] = values  # chunks hold disjoint groups, so disjoint rows
 
     width = max(1, n_features + n_targets)
     if chunk_elements is None:
