@@ -125,7 +125,8 @@ def test_banks_fitted_with_their_in_sample_predictions(
     y = coded["target"].to_numpy()
     targets = {"y": y, "y2": np.sqrt(np.abs(y))}
     plain = fit_local_banks(coded, targets, min_train_rows=12)
-    banks, in_sample = local_bank.fit_local_banks_in_sample(coded, targets, min_train_rows=12)
+    in_sample: dict[str, np.ndarray] = {}
+    banks = fit_local_banks(coded, targets, min_train_rows=12, in_sample_out=in_sample)
     for name in targets:  # the same banks, and their predictions of the rows they fitted
         pd.testing.assert_frame_equal(banks[name].to_frame(), plain[name].to_frame())
         expected = plain[name].predict(coded)

@@ -28,7 +28,6 @@ from glocal.models.local_bank import (
     BankFitter,
     LocalModelBank,
     fit_local_banks,
-    fit_local_banks_in_sample,
     predict_banks,
 )
 
@@ -100,7 +99,8 @@ class CandidateSet:
         }
         self.in_sample_: dict[str, FloatArray] | None = None
         if keep_in_sample and self.fitter is fit_local_banks:
-            self.banks_, in_sample = fit_local_banks_in_sample(frame, targets, **options)
+            in_sample: dict[str, FloatArray] = {}
+            self.banks_ = fit_local_banks(frame, targets, in_sample_out=in_sample, **options)
             if "residual" in in_sample:
                 in_sample["residual"] = global_prediction + in_sample["residual"]
             self.in_sample_ = in_sample

@@ -14,7 +14,6 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -45,7 +44,6 @@ __all__ = [
     "BankFitter",
     "LocalModelBank",
     "fit_local_banks",
-    "fit_local_banks_in_sample",
     "numeric_feature_columns",
     "partitions_entities",
     "predict_banks",
@@ -120,6 +118,7 @@ def fit_local_banks(
     min_train_rows: int = 8,
     n_jobs: int = -1,
     clip: float | None = 3.0,
+    in_sample_out: dict[str, FloatArray] | None = None,
 ) -> dict[str, LocalModelBank]:
     """Fit one bank per named target over the same features, sharing one decomposition.
 
@@ -136,58 +135,15 @@ def fit_local_banks(
         n_jobs: Threads; -1 means every core.
         clip: Clip standardized features to ``[-clip, clip]`` and predictions to the
             entity's training target range; ``None`` disables both.
+        in_sample_out: If given, filled with each bank's prediction of every row of
+            ``frame`` (NaN where the row's entity got no model), computed from the fit's
+            own standardized rows: :func:`predict_banks`' numbers, up to rounding,
+            without a second pass over the features.
 
     Returns:
         Name to fitted :class:`LocalModelBank`.
 
     """
-    options = _FitOptions(feature_columns, alphas, standardize, min_train_rows, n_jobs, clip)
-    return _fit_banks(frame, targets, options, in_sample=False)[0]
-
-
-def fit_local_banks_in_sample(
-    frame: pd.DataFrame,
-    targets: Mapping[str, npt.ArrayLike],
-    *,
-    feature_columns: Sequence[str] | None = None,
-    alphas: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
-    standardize: bool = True,
-    min_train_rows: int = 8,
-    n_jobs: int = -1,
-    clip: float | None = 3.0,
-) -> tuple[dict[str, LocalModelBank], dict[str, FloatArray]]:
-    """:func:`fit_local_banks`, plus each bank's prediction of every row it was fitted on.
-
-    The in-sample predictions come from the fit's own standardized rows: the numbers
-    :func:`predict_banks` gives ``frame``, up to rounding, without a second pass over
-    the features. NaN where the row's entity got no model. Same arguments.
-    """
-    options = _FitOptions(feature_columns, alphas, standardize, min_train_rows, n_jobs, clip)
-    banks, in_sample = _fit_banks(frame, targets, options, in_sample=True)
-    assert in_sample is not None
-    return banks, {name: in_sample[:, k] for k, name in enumerate(targets)}
-
-
-@dataclass(frozen=True)
-class _FitOptions:
-    feature_columns: Sequence[str] | None
-    alphas: Sequence[float]
-    standardize: bool
-    min_train_rows: int
-    n_jobs: int
-    clip: float | None
-
-
-def _fit_banks(
-    frame: pd.DataFrame,
-    targets: Mapping[str, npt.ArrayLike],
-    options: _FitOptions,
-    *,
-    in_sample: bool,
-) -> tuple[dict[str, LocalModelBank], FloatArray | None]:
-    feature_columns, alphas = options.feature_columns, options.alphas
-    standardize, min_train_rows = options.standardize, options.min_train_rows
-    n_jobs, clip = options.n_jobs, options.clip
     features = list(feature_columns) if feature_columns is not None else None
     features = features if features is not None else numeric_feature_columns(frame)
     check_columns(frame, features, "training")
@@ -197,7 +153,7 @@ def _fit_banks(
         lengths = sorted({len(column) for column in columns})
         raise ModelError(f"targets have {lengths} rows, the frame has {len(frame)}.")
     parts = []
-    fitted_rows = np.full((len(frame), len(columns)), np.nan) if in_sample else None
+    fitted_rows = None if in_sample_out is None else np.full((len(frame), len(columns)), np.nan)
     # a chunk of entities at a time: the feature matrix is never copied whole
     for rows in entity_chunks(codes, FIT_CHUNK_ROWS):
         stacked = np.column_stack([column[rows] for column in columns])
@@ -233,7 +189,9 @@ def _fit_banks(
             clip=clip,
         )
         banks[name] = bank._set_state(entities, features, arrays)
-    return banks, fitted_rows
+    if in_sample_out is not None and fitted_rows is not None:
+        in_sample_out.update({name: fitted_rows[:, k] for k, name in enumerate(targets)})
+    return banks
 
 
 def _fitted_groups(fits: Sequence[RidgeArrays]) -> list[RidgeArrays]:
