@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from glocal.config import Settings, Workspace
@@ -16,7 +17,7 @@ from glocal.data import (
     read_transactions,
     write_demo_file,
 )
-from glocal.data.digests import DIGESTS_FILE
+from glocal.data.digests import DIGESTS_FILE, load_entity_digests
 from glocal.data.versions import CLEAN_FILE, REPORT_FILE
 
 REAL_COUNTS = {
@@ -84,20 +85,55 @@ def test_a_new_file_is_a_new_latest_version(workspace: Workspace, tmp_path: Path
     assert latest_data_version(workspace).version == second.version.version
 
 
-def test_failed_write_leaves_nothing(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def _broken_writer(table: object, target: Path, **kwargs: object) -> None:
+    Path(target).write_bytes(b"PAR1 half a file")
+    raise OSError("disk full")
+
+
+@pytest.mark.parametrize("in_background", [False, True])
+def test_failed_write_leaves_nothing(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, in_background: bool
+) -> None:
     path = write_demo_file(workspace, seed=5, n_customers=20)
-
-    def broken_writer(self: pd.DataFrame, target: Path, **kwargs: object) -> None:
-        Path(target).write_bytes(b"PAR1 half a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken_writer)
+    monkeypatch.setattr(pq, "write_table", _broken_writer)
     with pytest.raises(OSError, match="disk full"):
-        ingest_file(path, workspace, Settings())
+        result = ingest_file(path, workspace, Settings(), store_in_background=in_background)
+        assert result.storing is not None
+        result.storing.wait()
     assert list((workspace.root / "data" / "processed").iterdir()) == []
     assert list(workspace.versions_dir.iterdir()) == []
     monkeypatch.undo()
     assert not ingest_file(path, workspace, Settings()).already_present
+
+
+def test_storing_in_background_writes_the_same_version(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    path = write_demo_file(workspace, seed=5, n_customers=40)
+    at_once = ingest_file(path, workspace, Settings())
+    other = Workspace(tmp_path / "other")
+    other.init()
+    result = ingest_file(path, other, Settings(), store_in_background=True)
+    assert at_once.storing is None
+    assert result.storing is not None
+    result.storing.wait()
+    assert result.version.model_dump(exclude={"ingested_at"}) == at_once.version.model_dump(
+        exclude={"ingested_at"}
+    )
+    for name in (CLEAN_FILE, DIGESTS_FILE, REPORT_FILE):
+        assert (result.processed_dir / name).read_bytes() == (
+            at_once.processed_dir / name
+        ).read_bytes(), name
+    assert latest_data_version(other).version == result.version.version
+    # what the caller got in memory is what a later run reads back
+    assert result.transactions is not None
+    assert result.digests is not None
+    pd.testing.assert_frame_equal(
+        result.transactions, load_clean_transactions(other, result.version.version)
+    )
+    stored = load_entity_digests(other, result.version.version)
+    assert stored is not None
+    pd.testing.assert_frame_equal(result.digests, stored)
 
 
 def test_leftovers_without_a_record_are_redone(workspace: Workspace) -> None:

@@ -6,10 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from glocal.config import Workspace
 from glocal.core.errors import ConfigError
+from glocal.data import list_data_versions
+from glocal.data.versions import CLEAN_FILE
+from glocal.features import read_current_panel
 from glocal.models.persistence import load_hybrid
 from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, run_pipeline
 from glocal.pipeline.run import STEPS
@@ -196,6 +200,37 @@ def test_missing_data_file_leaves_production_unchanged(after_first_run: Run) -> 
     with pytest.raises(DataFileError, match="does not exist"):
         run_pipeline(workspace, workspace.settings(), data=workspace.root / "nope.csv")
     assert _production(workspace) == first.run_id
+
+
+def test_new_data_that_cannot_be_stored_fails_the_run_before_the_panel(
+    after_first_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the version is written on a thread while the panel is built: its failure must
+    # still fail the run, before the panel or any model moves
+    workspace, first, data = after_first_run
+    updated = append_orders(data, tmp_path / "day2.parquet", [], new_customers=(99002,))
+    panel_before = read_current_panel(workspace)
+
+    write_table = pq.write_table
+
+    def broken_writer(table: Any, target: Any, **kwargs: Any) -> None:
+        if Path(target).name == CLEAN_FILE:  # only the version's own file: the panel's work
+            raise OSError("disk full")
+        write_table(table, target, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", broken_writer)
+    with pytest.raises(OSError, match="disk full"):
+        run_pipeline(workspace, workspace.settings(), data=updated)
+    monkeypatch.undo()
+
+    assert _production(workspace) == first.run_id
+    assert [v.version for v in list_data_versions(workspace)] == [first.data_version]
+    assert read_current_panel(workspace) == panel_before
+    processed = workspace.root / "data" / "processed"
+    assert sorted(p.name for p in processed.iterdir() if p.is_dir()) == [first.data_version]
+    again = run_pipeline(workspace, workspace.settings(), data=updated)
+    assert again.mode == "incremental", again.reason
+    assert again.counts["newly_seen"] == 1
 
 
 def test_old_bundles_are_pruned_but_production_and_rollback_target_stay(

@@ -23,6 +23,7 @@ from glocal.core.errors import DataFileError
 
 __all__ = [
     "DIGESTS_FILE",
+    "as_digest_frame",
     "changed_entities",
     "entity_digests",
     "load_entity_digests",
@@ -105,7 +106,12 @@ def load_entity_digests(workspace: Workspace, version: str) -> pd.DataFrame | No
             f"cannot read the entity digests of data version {version} at {path} ({exc}). "
             "Delete that file: the next panel is then built from all transactions."
         ) from None
-    return frame.astype({"entity_id": object, "digest": np.int64})
+    return as_digest_frame(frame)
+
+
+def as_digest_frame(digests: pd.DataFrame) -> pd.DataFrame:
+    """Return ``digests`` in the columns and dtypes :func:`load_entity_digests` gives."""
+    return digests.loc[:, ["entity_id", "digest"]].astype({"entity_id": object, "digest": np.int64})
 
 
 def changed_entities(previous: pd.DataFrame, current: pd.DataFrame) -> pd.Index:

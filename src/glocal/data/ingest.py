@@ -14,17 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from glocal.config import Settings, Workspace
 from glocal.core import clock
 from glocal.core.atomic import atomic_directory, write_json_atomic
+from glocal.core.background import BackgroundCall
 from glocal.core.hashing import hash_file
 from glocal.core.logging import get_logger
 from glocal.core.progress import step_progress
 from glocal.core.storage import is_url
-from glocal.data.cleaning import clean_with_digests
+from glocal.data.cleaning import CleanedTransactions, clean_with_digests
 from glocal.data.columns import resolve_columns
-from glocal.data.digests import DIGESTS_FILE
+from glocal.data.digests import DIGESTS_FILE, as_digest_frame
 from glocal.data.fetch import fetch_input_file
 from glocal.data.files import (
     FileFormat,
@@ -65,6 +68,13 @@ class IngestResult:
         transactions: the cleaned transactions just stored, as
             :func:`~glocal.data.load_clean_transactions` would return them (None when
             nothing was ingested): a caller that goes on to use them need not read them.
+        digests: the entity digests just stored, as
+            :func:`~glocal.data.digests.load_entity_digests` would return them (None when
+            nothing was ingested).
+        storing: with ``store_in_background``, the thread writing the version's files and
+            record; :meth:`BackgroundCall.wait` returns once they are on disk, and raises
+            if writing them failed. None when they were written before ``ingest_file``
+            returned.
 
     """
 
@@ -73,6 +83,8 @@ class IngestResult:
     processed_dir: Path
     already_present: bool
     transactions: pd.DataFrame | None = None
+    digests: pd.DataFrame | None = None
+    storing: BackgroundCall | None = None
 
 
 def _existing(workspace: Workspace, version: str) -> DataVersion | None:
@@ -119,8 +131,7 @@ def _build_record(
     )
 
 
-def _read_clean_and_store(
-    workspace: Workspace,
+def _read_and_clean(
     path: Path,
     sheet: str | None,
     settings: Settings,
@@ -128,11 +139,10 @@ def _read_clean_and_store(
     file_sha256: str,
     version: str,
     source: str | None = None,
-) -> tuple[DataVersion, CleaningReport, pd.DataFrame]:
-    """Read, check and clean the file; publish the version's files, then its record."""
-    processed_dir = workspace.processed_dir(version)
+) -> tuple[DataVersion, CleanedTransactions]:
+    """Read, check and clean the file; return the version's record and its cleaned data."""
     slow = path.stat().st_size > _SLOW_BYTES[file_format]
-    with step_progress(f"Reading {path.name}", total=4, enabled=slow) as progress:
+    with step_progress(f"Reading {path.name}", total=3, enabled=slow) as progress:
         table = read_raw_table(path, sheet)
         progress.advance("Checking columns and values")
         source_types = {str(name): str(dtype) for name, dtype in table.frame.dtypes.items()}
@@ -141,8 +151,6 @@ def _read_clean_and_store(
         del table
         progress.advance("Cleaning")
         cleaned = clean_with_digests(raw, settings.cleaning)
-        clean, report = cleaned.frame, cleaned.report
-        progress.advance("Writing the data version")
         record = _build_record(
             path,
             file_sha256,
@@ -150,31 +158,56 @@ def _read_clean_and_store(
             raw,
             source_types,
             mapping,
-            clean,
-            report,
+            cleaned.frame,
+            cleaned.report,
             settings,
             file_format,
             sheet if file_format == "xlsx" else None,
             source,
         )
-        if processed_dir.exists():  # left by a run that died before writing its record
-            shutil.rmtree(processed_dir)
-        with atomic_directory(processed_dir) as tmp:
-            clean.to_parquet(tmp / CLEAN_FILE, index=False)
-            cleaned.digests.to_parquet(tmp / DIGESTS_FILE, index=False)
-            write_json_atomic(tmp / REPORT_FILE, report.model_dump(mode="json"))
-        write_version_record(workspace, record)
         progress.advance()
-    return record, report, clean
+    return record, cleaned
+
+
+def _store(workspace: Workspace, record: DataVersion, tables: dict[str, pa.Table]) -> None:
+    """Publish the version's files, then its record (the commit marker).
+
+    Only Arrow tables and the record reach here: a thread storing them shares no pandas
+    object with the caller.
+    """
+    with atomic_directory(workspace.processed_dir(record.version)) as tmp:
+        for name, table in tables.items():
+            pq.write_table(table, tmp / name)
+        write_json_atomic(tmp / REPORT_FILE, record.cleaning.model_dump(mode="json"))
+    write_version_record(workspace, record)
+
+
+def _as_tables(cleaned: CleanedTransactions) -> dict[str, pa.Table]:
+    """Return the version's Parquet files as Arrow tables (as ``DataFrame.to_parquet``)."""
+    return {
+        CLEAN_FILE: pa.Table.from_pandas(cleaned.frame, preserve_index=False),
+        DIGESTS_FILE: pa.Table.from_pandas(cleaned.digests, preserve_index=False),
+    }
 
 
 def ingest_file(
-    path: Path | str, workspace: Workspace, settings: Settings, sheet: str | None = None
+    path: Path | str,
+    workspace: Workspace,
+    settings: Settings,
+    sheet: str | None = None,
+    *,
+    store_in_background: bool = False,
 ) -> IngestResult:
     """Read, validate and clean a transaction file and store it as a new data version.
 
     Ingesting a file that is already a data version of the workspace does nothing and
     returns the existing version with ``already_present=True``.
+
+    With ``store_in_background`` the version's files and record are written on a thread
+    (:attr:`IngestResult.storing`) while the caller goes on with the cleaned data in
+    memory; until that thread is done, the version is not on disk and nothing may be
+    written under its ``data/processed/<version>/``. The files and their order are the
+    same either way.
 
     Args:
         path: a CSV, Parquet or XLSX transaction file, or its URL (``s3://...``), which
@@ -182,6 +215,8 @@ def ingest_file(
         workspace: the workspace to store the version in.
         settings: the workspace settings (``columns`` and ``cleaning`` are used).
         sheet: the worksheet to read from a workbook with several sheets.
+        store_in_background: write the version on a thread and return before it is
+            written (see above).
 
     Raises:
         DataFileError: the file is missing, empty, damaged or of an unsupported format.
@@ -217,9 +252,19 @@ def ingest_file(
                 version,
             )
         return IngestResult(existing, existing.cleaning, processed_dir, already_present=True)
-    record, report, clean = _read_clean_and_store(
-        workspace, path, sheet, settings, file_format, file_sha256, version, source
+    record, cleaned = _read_and_clean(
+        path, sheet, settings, file_format, file_sha256, version, source
     )
+    if processed_dir.exists():  # left by a run that died before writing its record
+        shutil.rmtree(processed_dir)
+    tables = _as_tables(cleaned)
+    storing: BackgroundCall | None = None
+    if store_in_background:
+        storing = BackgroundCall(
+            lambda: _store(workspace, record, tables), name="glocal-store-data-version"
+        )
+    else:
+        _store(workspace, record, tables)
     _log.info(
         "ingested %s as data version %s: %d rows, %d kept after cleaning",
         path.name,
@@ -228,5 +273,11 @@ def ingest_file(
         record.rows_clean,
     )
     return IngestResult(
-        record, report, processed_dir, already_present=False, transactions=as_clean_frame(clean)
+        record,
+        cleaned.report,
+        processed_dir,
+        already_present=False,
+        transactions=as_clean_frame(cleaned.frame),
+        digests=as_digest_frame(cleaned.digests),
+        storing=storing,
     )

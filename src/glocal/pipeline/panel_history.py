@@ -34,9 +34,15 @@ the kept history is not read."""
 
 
 def previous_history(
-    workspace: Workspace, settings: Settings, version: DataVersion
+    workspace: Workspace,
+    settings: Settings,
+    version: DataVersion,
+    digests: pd.DataFrame | None = None,
 ) -> PreviousHistory | None:
     """Return the history of the current panel and the entities ``version`` changed.
+
+    ``digests`` are ``version``'s entity digests when the caller has them (the ingest step
+    just computed them); else they are read from the version's files.
 
     None when the panel must be built in full: no current panel of a whole data version,
     no history kept for these feature settings, a version without digests, more than
@@ -52,7 +58,7 @@ def previous_history(
         return None
     try:
         before = load_entity_digests(workspace, current.data_version)
-        now = load_entity_digests(workspace, version.version)
+        now = load_entity_digests(workspace, version.version) if digests is None else digests
         if before is None or now is None:
             return None
         rebuilt = changed_entities(before, now)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from glocal.config import Settings, Workspace
 from glocal.core import clock
+from glocal.core.background import BackgroundCall
 from glocal.core.errors import ConfigError
 from glocal.core.logging import get_logger
 from glocal.core.progress import StepProgress, step_progress
@@ -545,52 +546,72 @@ class _Options:
 
 def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSummary:
     summary = RunSummary()
-    as_of = options.as_of
     _cleanup(workspace, settings)
     with step_progress("glocal run", total=len(STEPS)) as progress:
         steps = _Steps(summary, progress, options.on_step, options.stop_after)
-        with steps.step("ingest") as note:
-            data_result = data_step(workspace, settings, options.data)
-            note["status"] = "ran" if data_result.ran else "skipped"
-            note["detail"] = data_result.detail
-        version = data_result.version
-        summary.data_version = version.version
-        cut = _DataCut(version, as_of, _data_end(version, as_of))
-        production = _production(workspace, settings)
-        _check_replay_order(production, cut)
-        if settings.tracking.mlflow_uri is not None:
-            from glocal.tracking import require_mlflow
-
-            require_mlflow()  # before training, not after promoting
-        if steps.stopped("features"):
-            return summary
-        imports = ModelImports()
-        if data_result.ran and steps.runs("train"):  # new data: the train step will need them
-            imports.start()
+        storing: list[BackgroundCall] = []
         try:
-            with steps.step("features") as note:
-                ingested = data_result.transactions
-                del data_result  # the transactions go with the panel step's own copy
-                panel_result = panel_step(workspace, settings, version, as_of, ingested)
-                del ingested
-                note["status"] = "ran" if panel_result.ran else "skipped"
-                note["detail"] = panel_result.detail
-                if as_of is not None:
-                    note["detail"] += f" (as of {as_of})"
-        finally:  # before this thread imports any of them itself
-            imports.wait()
-        outcome = _train_and_publish(
-            workspace, settings, panel_result, cut, production, steps, options.retrain_global
-        )
-        if not steps.stopped("predict"):
-            predictions = _predict_step(
-                workspace,
-                settings,
-                summary.production_run_id,
-                _model_source(outcome, production),
-                steps,
-            )
-            summary.predictions = predictions and location_of(workspace, predictions)
-        if not steps.stopped("prune"):
-            _prune_step(workspace, settings, steps)
+            _run_steps(workspace, settings, options, steps, storing)
+        finally:  # never return, or fail, while the new data version is still being written
+            for call in storing:
+                call.join()
     return summary
+
+
+def _run_steps(
+    workspace: Workspace,
+    settings: Settings,
+    options: _Options,
+    steps: _Steps,
+    storing: list[BackgroundCall],
+) -> None:
+    """Run the steps; append the thread storing a newly ingested version to ``storing``."""
+    summary, as_of = steps.summary, options.as_of
+    with steps.step("ingest") as note:
+        data_result = data_step(workspace, settings, options.data)
+        note["status"] = "ran" if data_result.ran else "skipped"
+        note["detail"] = data_result.detail
+    if data_result.ingested is not None and data_result.ingested.storing is not None:
+        storing.append(data_result.ingested.storing)
+    version = data_result.version
+    summary.data_version = version.version
+    cut = _DataCut(version, as_of, _data_end(version, as_of))
+    production = _production(workspace, settings)
+    _check_replay_order(production, cut)
+    if settings.tracking.mlflow_uri is not None:
+        from glocal.tracking import require_mlflow
+
+        require_mlflow()  # before training, not after promoting
+    if steps.stopped("features"):
+        for call in storing:
+            call.wait()  # a failure to store the version fails the run
+        return
+    imports = ModelImports()
+    if data_result.ran and steps.runs("train"):  # new data: the train step will need them
+        imports.start()
+    try:
+        with steps.step("features") as note:
+            ingested = data_result.ingested
+            del data_result  # the transactions go with the panel step's own copy
+            panel_result = panel_step(workspace, settings, version, as_of, ingested)
+            del ingested
+            note["status"] = "ran" if panel_result.ran else "skipped"
+            note["detail"] = panel_result.detail
+            if as_of is not None:
+                note["detail"] += f" (as of {as_of})"
+    finally:  # before this thread imports any of them itself
+        imports.wait()
+    outcome = _train_and_publish(
+        workspace, settings, panel_result, cut, production, steps, options.retrain_global
+    )
+    if not steps.stopped("predict"):
+        predictions = _predict_step(
+            workspace,
+            settings,
+            summary.production_run_id,
+            _model_source(outcome, production),
+            steps,
+        )
+        summary.predictions = predictions and location_of(workspace, predictions)
+    if not steps.stopped("prune"):
+        _prune_step(workspace, settings, steps)

@@ -22,6 +22,7 @@ from glocal.config import Settings, Workspace
 from glocal.core.errors import ConfigError, DataFileError, DataValidationError, WorkspaceError
 from glocal.data import (
     DataVersion,
+    IngestResult,
     ingest_file,
     latest_data_version,
     list_data_versions,
@@ -65,8 +66,9 @@ class DataStep:
     version: DataVersion
     ran: bool
     detail: str
-    transactions: pd.DataFrame | None = None
-    """The cleaned transactions, when they were ingested now (else read them)."""
+    ingested: IngestResult | None = None
+    """What the ingest did, when it ingested the version now: its cleaned transactions
+    and digests in memory, and the thread still storing them (the local engine)."""
 
 
 @dataclass(frozen=True)
@@ -115,14 +117,16 @@ def data_step(workspace: Workspace, settings: Settings, data: Path | str | None)
             f"the data file {data} does not exist. Pass an existing CSV, Parquet or XLSX "
             "file with --data, or leave --data out to use the latest ingested data."
         )
-    result = ingest_file(data, workspace, settings)
+    # the local engine's features step works from memory while the version is written;
+    # Spark's reads the version's files, so they must be on disk first
+    result = ingest_file(data, workspace, settings, store_in_background=settings.engine == "local")
     verb = "already ingested as" if result.already_present else "ingested as"
     name = data.name if isinstance(data, Path) else data.rstrip("/").rpartition("/")[2]
     return DataStep(
         result.version,
         not result.already_present,
         f"{name} {verb} {result.version.version}",
-        result.transactions,
+        None if result.already_present else result,
     )
 
 
@@ -175,15 +179,26 @@ def panel_step(
     settings: Settings,
     version: DataVersion,
     as_of: dt.date | None = None,
-    ingested: pd.DataFrame | None = None,
+    ingested: IngestResult | None = None,
 ) -> PanelStep:
     """Build the panel and latest snapshot of ``version`` (cut at ``as_of``) unless current.
 
-    ``ingested`` is the version's cleaned transactions when the data step has them.
+    ``ingested`` is what the data step did when it ingested ``version`` now: the cleaned
+    transactions and digests are then taken from memory, and the panel's files are
+    written only once the version's own files are stored (``ingested.storing``). If this
+    raises before then, the caller joins that thread.
+
+    Raises:
+        OSError: storing the version failed, for one on a full disk (whatever storing
+            it raised is raised here; the panel is not written).
+
     """
     key = panel_key(version.version, settings, as_of)
     files = PanelFiles.of(workspace, version.version)
-    if _is_current(workspace, version.version, key, files):
+    storing = ingested.storing if ingested is not None else None
+    if storing is not None and settings.engine == "spark":
+        storing.wait()  # Spark reads the version's files
+    if ingested is None and _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
     fingerprints, rebuilt = None, ""
     if settings.engine == "spark":  # Spark SQL reads the file: it never comes here
@@ -194,13 +209,20 @@ def panel_step(
         clean_file = workspace.processed_dir(version.version) / CLEAN_FILE
         panel, latest = panel_on_spark(settings, clean_file, as_of)
     else:
-        transactions = transactions_as_of(workspace, version, as_of, ingested)
+        transactions, digests = (
+            (None, None) if ingested is None else (ingested.transactions, ingested.digests)
+        )
         del ingested
+        transactions = transactions_as_of(workspace, version, as_of, transactions)
         fits = workspace.root / "data" / "processed" / BTYD_FITS_FILE
         load_remembered_fits(fits)  # yesterday's cutoffs have the same history: not refitted
-        previous = None if as_of is not None else previous_history(workspace, settings, version)
+        previous = (
+            None if as_of is not None else previous_history(workspace, settings, version, digests)
+        )
         built = build_with_history(transactions, settings.features, previous)
         panel, latest = built.panel, built.latest
+        if storing is not None:  # the history and panel go beside the version's files
+            storing.wait()
         save_remembered_fits(fits)
         if as_of is None:  # the history of a cut is not the version's: never kept
             kept = history_path(workspace.processed_dir(version.version), settings.features)
