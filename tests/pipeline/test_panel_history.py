@@ -116,7 +116,8 @@ def test_a_failed_panel_write_leaves_no_record_of_its_settings(
     def killed(*args: object, **kwargs: object) -> None:  # failure injection
         raise OSError("disk full")
 
-    monkeypatch.setattr("glocal.pipeline.steps.write_panel", killed)
+    monkeypatch.setattr("glocal.pipeline.steps.write_panel_tables", killed)
+    built = panel_step(workspace, _other_horizon(workspace), version)  # written on a thread
     with pytest.raises(OSError, match="disk full"):
-        panel_step(workspace, _other_horizon(workspace), version)
+        built.wait_written()
     assert recorded_panel_key(workspace, version.version) is None

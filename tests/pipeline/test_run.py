@@ -14,8 +14,10 @@ from glocal.core.errors import ConfigError
 from glocal.data import list_data_versions
 from glocal.data.versions import CLEAN_FILE
 from glocal.features import read_current_panel
+from glocal.features.io import PANEL_FILE
 from glocal.models.persistence import load_hybrid
 from glocal.pipeline import PREDICTION_FILE_COLUMNS, RunSummary, run_pipeline
+from glocal.pipeline.panel_marker import recorded_panel_key
 from glocal.pipeline.run import STEPS
 from glocal.registry import Registry, verify_bundle
 from tests.pipeline.conftest import append_orders
@@ -202,19 +204,20 @@ def test_missing_data_file_leaves_production_unchanged(after_first_run: Run) -> 
     assert _production(workspace) == first.run_id
 
 
-def test_new_data_that_cannot_be_stored_fails_the_run_before_the_panel(
-    after_first_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("broken", [CLEAN_FILE, PANEL_FILE])
+def test_files_written_on_a_thread_that_fail_fail_the_run_before_it_publishes(
+    after_first_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str
 ) -> None:
-    # the version is written on a thread while the panel is built: its failure must
-    # still fail the run, before the panel or any model moves
+    # the data version is written while the panel is built, and the panel while the
+    # models train: a failure of either must fail the run before the panel is recorded
+    # (for the version) or any model moves (for both)
     workspace, first, data = after_first_run
     updated = append_orders(data, tmp_path / "day2.parquet", [], new_customers=(99002,))
     panel_before = read_current_panel(workspace)
-
     write_table = pq.write_table
 
     def broken_writer(table: Any, target: Any, **kwargs: Any) -> None:
-        if Path(target).name == CLEAN_FILE:  # only the version's own file: the panel's work
+        if isinstance(target, (str, Path)) and broken in Path(target).name:  # or its temp
             raise OSError("disk full")
         write_table(table, target, **kwargs)
 
@@ -224,13 +227,22 @@ def test_new_data_that_cannot_be_stored_fails_the_run_before_the_panel(
     monkeypatch.undo()
 
     assert _production(workspace) == first.run_id
-    assert [v.version for v in list_data_versions(workspace)] == [first.data_version]
+    with Registry.open(None, workspace) as registry:
+        assert list(registry.list_runs()["run_id"]) == [first.run_id]
     assert read_current_panel(workspace) == panel_before
-    processed = workspace.root / "data" / "processed"
-    assert sorted(p.name for p in processed.iterdir() if p.is_dir()) == [first.data_version]
+    stored = [v.version for v in list_data_versions(workspace)]
+    if broken == CLEAN_FILE:
+        assert stored == [first.data_version]
+        processed = workspace.root / "data" / "processed"
+        assert sorted(p.name for p in processed.iterdir() if p.is_dir()) == [first.data_version]
+    else:
+        assert len(stored) == 2
+        assert not (workspace.processed_dir(stored[-1]) / PANEL_FILE).exists()
+        assert recorded_panel_key(workspace, stored[-1]) is None
     again = run_pipeline(workspace, workspace.settings(), data=updated)
     assert again.mode == "incremental", again.reason
     assert again.counts["newly_seen"] == 1
+    assert _production(workspace) == again.run_id
 
 
 def test_old_bundles_are_pruned_but_production_and_rollback_target_stay(

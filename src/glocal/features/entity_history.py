@@ -35,9 +35,11 @@ __all__ = [
     "history_entities",
     "history_path",
     "history_table",
+    "kept_history_table",
     "read_history",
     "updated_history",
     "write_history",
+    "write_history_table",
 ]
 
 _HISTORY_PREFIX = "history-"
@@ -212,10 +214,24 @@ _END_DAY_KEY = b"glocal.end_day"
 
 def write_history(path: Path, kept: KeptHistory) -> None:
     """Write ``kept`` to ``path`` atomically (Parquet; the end day in its metadata)."""
+    write_history_table(path, kept_history_table(kept))
+
+
+def kept_history_table(kept: KeptHistory) -> pa.Table:
+    """Return ``kept`` as the Arrow table :func:`write_history` writes.
+
+    The table shares no pandas object with ``kept``: a thread may write it with
+    :func:`write_history_table` while the caller goes on.
+    """
     table = pa.Table.from_pandas(kept.table, preserve_index=False)
     metadata = {**(table.schema.metadata or {}), _END_DAY_KEY: str(kept.end_day).encode()}
+    return table.replace_schema_metadata(metadata)
+
+
+def write_history_table(path: Path, table: pa.Table) -> None:
+    """Write a table from :func:`kept_history_table` to ``path`` atomically."""
     with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+        pq.write_table(table, tmp)
 
 
 def read_history(path: Path) -> KeptHistory:

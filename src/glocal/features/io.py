@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from glocal.config.workspace import Workspace
 from glocal.core import clock
@@ -26,9 +28,11 @@ __all__ = [
     "PANEL_FILE",
     "CurrentPanel",
     "PanelFiles",
+    "PanelTables",
     "read_current_panel",
     "read_panel",
     "write_panel",
+    "write_panel_tables",
 ]
 
 PANEL_FILE = "panel.parquet"
@@ -64,13 +68,33 @@ def _current_record_path(workspace: Workspace) -> Path:
     return workspace.root / "data" / "processed" / "current.json"
 
 
-def _write(frame: pd.DataFrame, target: Path) -> None:
+@dataclass(frozen=True)
+class PanelTables:
+    """A panel and its latest snapshot as Arrow tables, ready for :func:`write_panel_tables`.
+
+    Arrow tables share no pandas object with the frames they came from, so a thread can
+    write them while the caller goes on with the frames.
+    """
+
+    panel: pa.Table
+    latest: pa.Table
+
+    @classmethod
+    def of(cls, panel: pd.DataFrame, latest: pd.DataFrame) -> PanelTables:
+        """Return the tables of ``panel`` and ``latest`` (as ``DataFrame.to_parquet`` does)."""
+        return cls(
+            panel=pa.Table.from_pandas(panel, preserve_index=False),
+            latest=pa.Table.from_pandas(latest, preserve_index=False),
+        )
+
+
+def _write(table: pa.Table, target: Path) -> None:
     # Dictionary pages only where values repeat (ids, categories, dates): on a panel's
     # float columns Arrow tries them and falls back, which took 0.4 of the 1.0 s that
     # writing 880,000 rows took (the file grows 46 to 54 MB).
-    repeating = [str(name) for name, dtype in frame.dtypes.items() if dtype.kind != "f"]
+    repeating = [field.name for field in table.schema if not pa.types.is_floating(field.type)]
     with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, index=False, use_dictionary=repeating)
+        pq.write_table(table, tmp, use_dictionary=repeating)
 
 
 def write_panel(
@@ -86,9 +110,20 @@ def write_panel(
     Each file is renamed into place only once completely written, so readers never see
     a partial panel; the ``current.json`` record moves to the new panel last.
     """
+    return write_panel_tables(workspace, data_version, PanelTables.of(panel, latest), source, as_of)
+
+
+def write_panel_tables(
+    workspace: Workspace,
+    data_version: str,
+    tables: PanelTables,
+    source: str = "",
+    as_of: dt.date | None = None,
+) -> PanelFiles:
+    """Write the files of :func:`write_panel` from tables already converted to Arrow."""
     files = PanelFiles.of(workspace, data_version)
-    _write(panel, files.panel)
-    _write(latest, files.latest)
+    _write(tables.panel, files.panel)
+    _write(tables.latest, files.latest)
     record: dict[str, Any] = {
         "data_version": data_version,
         "source": source,

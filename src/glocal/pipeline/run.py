@@ -430,6 +430,7 @@ def _train_and_publish(
     run_id = new_run_id()
     outcome: TrainingOutcome | None = None
     if steps.stopped("train"):
+        panel_result.wait_written()
         return None
     with steps.step("train") as note:
         if plan.mode == "skip":
@@ -450,6 +451,7 @@ def _train_and_publish(
                 run_id,
             )
             note["detail"] = f"{plan.mode}: {plan.reason}"
+    panel_result.wait_written()  # on disk before anything is published or scored
     if outcome is None:
         _skip_publishing(record, steps)
         return None
@@ -565,7 +567,11 @@ def _run_steps(
     steps: _Steps,
     storing: list[BackgroundCall],
 ) -> None:
-    """Run the steps; append the thread storing a newly ingested version to ``storing``."""
+    """Run the steps; append the threads still writing files to ``storing``.
+
+    Those are the new data version's files (while the features step works from memory)
+    and the new panel's (while the train step works from memory).
+    """
     summary, as_of = steps.summary, options.as_of
     with steps.step("ingest") as note:
         data_result = data_step(workspace, settings, options.data)
@@ -601,6 +607,8 @@ def _run_steps(
                 note["detail"] += f" (as of {as_of})"
     finally:  # before this thread imports any of them itself
         imports.wait()
+    if panel_result.writing is not None:  # the train step goes on while it is written
+        storing.append(panel_result.writing)
     outcome = _train_and_publish(
         workspace, settings, panel_result, cut, production, steps, options.retrain_global
     )

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from glocal.config import Settings, Workspace
+from glocal.core.background import BackgroundCall
 from glocal.core.errors import ConfigError, DataFileError, DataValidationError, WorkspaceError
 from glocal.data import (
     DataVersion,
@@ -30,14 +32,10 @@ from glocal.data import (
     write_demo_file,
 )
 from glocal.data.versions import CLEAN_FILE
-from glocal.features import (
-    read_current_panel,
-    read_panel,
-    write_panel,
-)
+from glocal.features import read_current_panel, read_panel
 from glocal.features.btyd import BTYD_FITS_FILE, load_remembered_fits, save_remembered_fits
-from glocal.features.entity_history import history_path, write_history
-from glocal.features.io import PanelFiles
+from glocal.features.entity_history import history_path, kept_history_table, write_history_table
+from glocal.features.io import PanelFiles, PanelTables, write_panel_tables
 from glocal.features.transactions_panel import build_with_history
 from glocal.pipeline.fingerprints import entity_fingerprints
 from glocal.pipeline.panel_history import previous_history
@@ -83,10 +81,18 @@ class PanelStep:
     fingerprints: pd.DataFrame | None = None
     """The entity fingerprints of the transactions the panel was built from, when the
     step read them (the local engine): the train step then need not read them again."""
+    writing: BackgroundCall | None = None
+    """The thread writing the panel's files when the step built it now: the kept
+    history, the panel and latest snapshot, and last the record that they are complete."""
 
     def load(self) -> pd.DataFrame:
         """Return the panel (read from disk if the step was skipped)."""
         return self.panel if self.panel is not None else read_panel(self.files.panel)
+
+    def wait_written(self) -> None:
+        """Return once the panel's files are on disk; raise what writing them raised."""
+        if self.writing is not None:
+            self.writing.wait()
 
 
 def data_step(workspace: Workspace, settings: Settings, data: Path | str | None) -> DataStep:
@@ -201,6 +207,8 @@ def panel_step(
     if ingested is None and _is_current(workspace, version.version, key, files):
         return PanelStep(key, files, False, "panel unchanged")
     fingerprints, rebuilt = None, ""
+    transactions: pd.DataFrame | None = None
+    history: tuple[Path, pa.Table] | None = None
     if settings.engine == "spark":  # Spark SQL reads the file: it never comes here
         from glocal.pipeline.engine import panel_on_spark
 
@@ -226,13 +234,21 @@ def panel_step(
         save_remembered_fits(fits)
         if as_of is None:  # the history of a cut is not the version's: never kept
             kept = history_path(workspace.processed_dir(version.version), settings.features)
-            write_history(kept, built.history)
-        fingerprints = entity_fingerprints(transactions)
-        del transactions, built
+            history = (kept, kept_history_table(built.history))
+        del built
         if previous is not None:
             rebuilt = f", the history of {len(previous.rebuilt):,} rebuilt"
     forget_panel_built(workspace, version.version)
-    write_panel(workspace, version.version, panel, latest, version.source_path, as_of)
-    mark_panel_built(workspace, version.version, settings, as_of)
+    tables = PanelTables.of(panel, latest)
+
+    def write_files() -> None:  # on a thread: Arrow tables only, no pandas object shared
+        if history is not None:
+            write_history_table(*history)
+        write_panel_tables(workspace, version.version, tables, version.source_path, as_of)
+        mark_panel_built(workspace, version.version, settings, as_of)
+
+    writing = BackgroundCall(write_files, name="glocal-write-panel")
+    if transactions is not None:  # while the files are written
+        fingerprints = entity_fingerprints(transactions)
     detail = f"{len(panel):,} rows, {panel['entity_id'].nunique():,} entities{rebuilt}"
-    return PanelStep(key, files, True, detail, panel, fingerprints)
+    return PanelStep(key, files, True, detail, panel, fingerprints, writing)
