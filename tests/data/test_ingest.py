@@ -76,6 +76,15 @@ def test_reingest_is_a_no_op(workspace: Workspace) -> None:
     assert _tree(workspace) == before
 
 
+def test_on_new_data_is_called_only_for_a_new_file(workspace: Workspace) -> None:
+    path = write_demo_file(workspace, seed=5, n_customers=20)
+    calls: list[int] = []
+    ingest_file(path, workspace, Settings(), on_new_data=lambda: calls.append(1))
+    assert calls == [1]
+    ingest_file(path, workspace, Settings(), on_new_data=lambda: calls.append(2))
+    assert calls == [1]  # already a version: nothing read, nothing started
+
+
 def test_a_new_file_is_a_new_latest_version(workspace: Workspace, tmp_path: Path) -> None:
     first = ingest_file(write_demo_file(workspace, seed=1, n_customers=20), workspace, Settings())
     other = tmp_path / "other.parquet"

@@ -107,7 +107,7 @@ def test_remembered_fits_survive_the_process_and_never_change_a_result(
     monkeypatch.setattr(btyd, "_fits", type(btyd._fits)())  # a new process
     assert load_remembered_fits(tmp_path / "fits.json") == 2  # BG/NBD and Gamma-Gamma
     fitted: list[str] = []
-    monkeypatch.setattr(btyd, "minimize", lambda *a, **k: fitted.append("fit"))
+    monkeypatch.setattr("scipy.optimize.minimize", lambda *a, **k: fitted.append("fit"))
     remembered = btyd_expected_spend(cutoff, x, t_x, age, monetary, monetary, 30)
     assert fitted == []  # nothing refitted
     np.testing.assert_array_equal(remembered, fresh)

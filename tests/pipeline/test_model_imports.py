@@ -33,6 +33,18 @@ def test_the_model_layer_is_imported_on_a_thread_in_a_fresh_process() -> None:
     assert done.stdout.strip() == "ok"
 
 
+def test_starting_a_run_imports_neither_scipy_nor_the_model_layer() -> None:
+    # what `glocal run` imports before its steps: SciPy (0.6 s) and LightGBM come later,
+    # on the imports thread while new data is ingested, or not at all
+    startup = (
+        "import sys, glocal.cli.main, glocal.pipeline.run; "
+        "print(sorted(m for m in ('scipy', 'sklearn', 'lightgbm') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", startup], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_waiting_without_starting_returns_at_once() -> None:
     ModelImports().wait()
     assert not [t for t in threading.enumerate() if t.name == "glocal-model-imports"]

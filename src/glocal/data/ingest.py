@@ -10,6 +10,7 @@ cleaning report and the entity digests of :mod:`glocal.data.digests`), then
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,6 +198,7 @@ def ingest_file(
     sheet: str | None = None,
     *,
     store_in_background: bool = False,
+    on_new_data: Callable[[], None] | None = None,
 ) -> IngestResult:
     """Read, validate and clean a transaction file and store it as a new data version.
 
@@ -217,6 +219,9 @@ def ingest_file(
         sheet: the worksheet to read from a workbook with several sheets.
         store_in_background: write the version on a thread and return before it is
             written (see above).
+        on_new_data: called once the file is known to be new, before it is read: a
+            caller can start work that only new data needs (the pipeline imports the
+            model layer on a thread meanwhile).
 
     Raises:
         DataFileError: the file is missing, empty, damaged or of an unsupported format.
@@ -252,6 +257,8 @@ def ingest_file(
                 version,
             )
         return IngestResult(existing, existing.cleaning, processed_dir, already_present=True)
+    if on_new_data is not None:
+        on_new_data()
     record, cleaned = _read_and_clean(
         path, sheet, settings, file_format, file_sha256, version, source
     )

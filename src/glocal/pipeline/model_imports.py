@@ -1,16 +1,20 @@
-"""The model layer's imports, started on a thread while the features step works.
+"""The model layer's imports, started on a thread while the ingest step reads new data.
 
 The pipeline imports the model layer (LightGBM, which imports scikit-learn and SciPy: about
-2 s) only when a run trains or scores, so that a run with nothing to do stays quick. A run
-that ingested new data will train; :class:`ModelImports` lets it import the model layer
-on a background thread while the features step reads, aggregates and writes (work that
-mostly runs in DuckDB and Arrow, outside the interpreter lock), instead of after it.
+2.5 s) only when a run trains or scores, so that a run with nothing to do stays quick. A
+run that ingests new data will train; :class:`ModelImports` lets it import the model
+layer on a background thread while the ingest step reads, checks and cleans the file
+(work that mostly runs in Arrow, DuckDB and numpy, outside the interpreter lock), instead
+of in the steps after it. The features step's BG/NBD fits import SciPy where they use it,
+after the wait: in such a run it is imported already.
 
 The imports are those the train and predict steps make anyway, into the same
 ``sys.modules``: nothing else changes. :meth:`ModelImports.wait` must return before the
 calling thread imports any of them itself: two threads importing one package's circular
 imports at the same time could each see a module that the other has half initialised.
-A failed import is left for the calling thread's own import to report, with its message.
+The ingest step's own lazy imports (Arrow's dataset, CSV and JSON modules) share no module
+with the model layer. A failed import is left for the calling thread's own import to
+report, with its message.
 """
 
 from __future__ import annotations

@@ -573,10 +573,16 @@ def _run_steps(
     and the new panel's (while the train step works from memory).
     """
     summary, as_of = steps.summary, options.as_of
-    with steps.step("ingest") as note:
-        data_result = data_step(workspace, settings, options.data)
-        note["status"] = "ran" if data_result.ran else "skipped"
-        note["detail"] = data_result.detail
+    # new data will be trained on: the model layer is imported meanwhile, on a thread
+    imports = ModelImports()
+    try:
+        with steps.step("ingest") as note:
+            on_new_data = imports.start if steps.runs("train") else None
+            data_result = data_step(workspace, settings, options.data, on_new_data)
+            note["status"] = "ran" if data_result.ran else "skipped"
+            note["detail"] = data_result.detail
+    finally:  # before this thread imports anything else (or an error ends the process)
+        imports.wait()
     if data_result.ingested is not None and data_result.ingested.storing is not None:
         storing.append(data_result.ingested.storing)
     version = data_result.version
@@ -592,21 +598,15 @@ def _run_steps(
         for call in storing:
             call.wait()  # a failure to store the version fails the run
         return
-    imports = ModelImports()
-    if data_result.ran and steps.runs("train"):  # new data: the train step will need them
-        imports.start()
-    try:
-        with steps.step("features") as note:
-            ingested = data_result.ingested
-            del data_result  # the transactions go with the panel step's own copy
-            panel_result = panel_step(workspace, settings, version, as_of, ingested)
-            del ingested
-            note["status"] = "ran" if panel_result.ran else "skipped"
-            note["detail"] = panel_result.detail
-            if as_of is not None:
-                note["detail"] += f" (as of {as_of})"
-    finally:  # before this thread imports any of them itself
-        imports.wait()
+    with steps.step("features") as note:
+        ingested = data_result.ingested
+        del data_result  # the transactions go with the panel step's own copy
+        panel_result = panel_step(workspace, settings, version, as_of, ingested)
+        del ingested
+        note["status"] = "ran" if panel_result.ran else "skipped"
+        note["detail"] = panel_result.detail
+        if as_of is not None:
+            note["detail"] += f" (as of {as_of})"
     if panel_result.writing is not None:  # the train step goes on while it is written
         storing.append(panel_result.writing)
     outcome = _train_and_publish(

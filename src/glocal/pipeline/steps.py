@@ -13,6 +13,7 @@ it stood at midnight starting that day, as if the rest had not arrived yet.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +96,17 @@ class PanelStep:
             self.writing.wait()
 
 
-def data_step(workspace: Workspace, settings: Settings, data: Path | str | None) -> DataStep:
+def data_step(
+    workspace: Workspace,
+    settings: Settings,
+    data: Path | str | None,
+    on_new_data: Callable[[], None] | None = None,
+) -> DataStep:
     """Ingest ``data`` (a no-op for a known file), or demo data in an empty workspace.
 
     Without ``data`` the latest data version is used; a workspace without any gets the
     generated demo transactions. A ``str`` is a URL (``s3://...``), fetched first.
+    ``on_new_data`` is called before new data is read (see :func:`ingest_file`).
 
     Raises:
         DataFileError: ``data`` does not exist or cannot be read.
@@ -125,7 +132,13 @@ def data_step(workspace: Workspace, settings: Settings, data: Path | str | None)
         )
     # the local engine's features step works from memory while the version is written;
     # Spark's reads the version's files, so they must be on disk first
-    result = ingest_file(data, workspace, settings, store_in_background=settings.engine == "local")
+    result = ingest_file(
+        data,
+        workspace,
+        settings,
+        store_in_background=settings.engine == "local",
+        on_new_data=on_new_data,
+    )
     verb = "already ingested as" if result.already_present else "ingested as"
     name = data.name if isinstance(data, Path) else data.rstrip("/").rpartition("/")[2]
     return DataStep(
