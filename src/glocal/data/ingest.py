@@ -174,7 +174,8 @@ def _store(workspace: Workspace, record: DataVersion, tables: dict[str, pa.Table
     """Publish the version's files, then its record (the commit marker).
 
     Only Arrow tables and the record reach here: a thread storing them shares no pandas
-    object with the caller.
+    object with the caller (the tables may share the cleaned frame's numeric arrays,
+    which nothing writes into in place).
     """
     with atomic_directory(workspace.processed_dir(record.version)) as tmp:
         for name, table in tables.items():

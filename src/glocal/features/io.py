@@ -73,7 +73,9 @@ class PanelTables:
     """A panel and its latest snapshot as Arrow tables, ready for :func:`write_panel_tables`.
 
     Arrow tables share no pandas object with the frames they came from, so a thread can
-    write them while the caller goes on with the frames.
+    write them while the caller goes on reading the frames. They may share the frames'
+    numeric arrays (Arrow does not copy those), so nothing may write into the frames in
+    place until the tables are written.
     """
 
     panel: pa.Table

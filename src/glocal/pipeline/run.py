@@ -554,7 +554,7 @@ def _run(workspace: Workspace, settings: Settings, options: _Options) -> RunSumm
         storing: list[BackgroundCall] = []
         try:
             _run_steps(workspace, settings, options, steps, storing)
-        finally:  # never return, or fail, while the new data version is still being written
+        finally:  # never return, or fail, while a file of this run is still being written
             for call in storing:
                 call.join()
     return summary

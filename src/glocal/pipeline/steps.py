@@ -207,6 +207,10 @@ def panel_step(
     written only once the version's own files are stored (``ingested.storing``). If this
     raises before then, the caller joins that thread.
 
+    A panel built now is written on a thread (:attr:`PanelStep.writing`) while the caller
+    goes on with it in memory: :meth:`PanelStep.wait_written` returns once its files are
+    on disk. The caller must not write into the panel's arrays in place before then.
+
     Raises:
         OSError: storing the version failed, for one on a full disk (whatever storing
             it raised is raised here; the panel is not written).
